@@ -1,0 +1,1 @@
+"""gamemech: the command line, plots and demos of game-mechanics."""

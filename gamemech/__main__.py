@@ -1,0 +1,5 @@
+import sys
+
+from gamemech.cli import main
+
+sys.exit(main())

@@ -1,0 +1,190 @@
+"""Argument parsing shared by the ``gamemech`` subcommands.
+
+Every subcommand that takes a game uses :func:`add_game_arguments` and
+:func:`game_from_args`; every one that takes forces uses :func:`add_force_arguments`
+and :func:`forces_from_args`. Bad input raises :class:`CLIError`, which ``main``
+turns into a one-line message on stderr and exit code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from mechanics import GAMES, forces_from_names, make_game
+
+
+class CLIError(Exception):
+    """A user error: printed as ``gamemech: error: ...`` with exit code 2."""
+
+
+def parse_json_matrix(text: str, name: str) -> np.ndarray:
+    """A JSON matrix such as ``'[[1,0],[0,2]]'``: rectangular, numeric, finite."""
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, TypeError) as err:
+        raise CLIError(f"--{name} is not valid JSON: {err}") from None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = [[value]]
+    if (not isinstance(value, list) or not value
+            or not all(isinstance(r, list) and r for r in value)):
+        raise CLIError(f"--{name} must be a non-empty JSON list of lists, got {text!r}")
+    if len({len(r) for r in value}) != 1:
+        raise CLIError(f"--{name} is ragged: its rows have different lengths")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for r in value for v in r):
+        raise CLIError(f"--{name} must hold numbers only")
+    a = np.asarray(value, dtype=np.float64)
+    if not np.isfinite(a).all():
+        raise CLIError(f"--{name} has non-finite entries")
+    return a
+
+
+def parse_vector(text: str, name: str) -> np.ndarray:
+    """A vector: a JSON list of numbers or, in 1-D, a plain number."""
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, TypeError):
+        raise CLIError(f"--{name} must be a number or a JSON list of numbers, got {text!r}") from None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = [value]
+    if (not isinstance(value, list) or not value
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+        raise CLIError(f"--{name} must be a number or a non-empty JSON list of numbers, got {text!r}")
+    a = np.asarray(value, dtype=np.float64)
+    if not np.isfinite(a).all():
+        raise CLIError(f"--{name} has non-finite entries")
+    return a
+
+
+def finite_float(name: str, minimum=None, strict=False):
+    """An argparse ``type`` for a finite float with an optional lower bound."""
+    def convert(text):
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        if not math.isfinite(v):
+            raise argparse.ArgumentTypeError(f"{name} must be finite, got {text!r}")
+        if minimum is not None and (v <= minimum if strict else v < minimum):
+            raise argparse.ArgumentTypeError(
+                f"{name} must be {'>' if strict else '>='} {minimum}, got {text!r}")
+        return v
+    return convert
+
+
+# ------------------------------------------------------------------------ games
+def add_game_arguments(p: argparse.ArgumentParser, default: str = "bilinear") -> None:
+    g = p.add_argument_group("game")
+    g.add_argument("--game", default=default, choices=sorted(GAMES), metavar="NAME",
+                   help=f"one of: {', '.join(sorted(GAMES))} (default {default})")
+    g.add_argument("--A", help="coupling matrix as JSON, e.g. '[[1,0],[0,2]]' (default identity)")
+    g.add_argument("--h", type=finite_float("--h"), default=None,
+                   help="curvature h of the quadratic game, eq. 13 (default 0)")
+    g.add_argument("--gamma", help="gamma: a number (gamma-quadratic) or the diagonal of "
+                                   "gamma as JSON (coop-adversarial, eq. 31)")
+    g.add_argument("--B1", help="B1 of eq. 31 as JSON (default identity)")
+    g.add_argument("--B2", help="B2 of eq. 31 as JSON (default identity)")
+
+
+_GAME_PARAMS = {
+    "bilinear": {"A"}, "quadratic": {"A", "h"}, "coop-adversarial": {"gamma", "A", "B1", "B2"},
+    "gamma-quadratic": {"gamma"},
+}
+
+
+def game_from_args(args):
+    """Build the game named by ``--game``; parameters it does not take are an error."""
+    allowed = _GAME_PARAMS.get(args.game, set())
+    given = {k for k in ("A", "h", "gamma", "B1", "B2") if getattr(args, k, None) is not None}
+    extra = given - allowed
+    if extra:
+        raise CLIError(f"game {args.game!r} takes no --{sorted(extra)[0]} "
+                       f"(it takes: {', '.join('--' + k for k in sorted(allowed)) or 'nothing'})")
+    params = {}
+    for k in ("A", "B1", "B2"):
+        if k in given:
+            params[k] = parse_json_matrix(getattr(args, k), k)
+    if "h" in given:
+        params["h"] = args.h
+    if "gamma" in given:
+        gv = parse_vector(args.gamma, "gamma")
+        params["gamma"] = float(gv[0]) if args.game == "gamma-quadratic" and gv.size == 1 else gv
+        if args.game == "gamma-quadratic" and gv.size != 1:
+            raise CLIError("--gamma of gamma-quadratic must be one number")
+    try:
+        return make_game(args.game, **params)
+    except ValueError as err:
+        raise CLIError(str(err)) from None
+
+
+# ----------------------------------------------------------------------- forces
+def add_force_arguments(p: argparse.ArgumentParser, q_auto: bool = False) -> None:
+    g = p.add_argument_group("forces")
+    g.add_argument("--forces", default="curl,magnetic,friction",
+                   help="comma-separated subset of curl,magnetic,friction "
+                        "(default curl,magnetic,friction)")
+    g.add_argument("--mu", type=finite_float("--mu", minimum=0.0), default=0.5,
+                   help="friction coefficient mu >= 0 (default 0.5)")
+    g.add_argument("--q", default="auto" if q_auto else "1.0",
+                   help="magnetic charge q, or 'auto' for q = 2/mu + mu (Thm. 1) "
+                        f"(default {'auto' if q_auto else '1'})")
+    g.add_argument("--mass", type=finite_float("--mass", minimum=0.0, strict=True), default=1.0,
+                   help="particle mass m > 0 (default 1, as in the papers)")
+    g.add_argument("--charge-convention", choices=["eq7", "slides"], default="eq7",
+                   help="magnetic force q grad_xy f (eq. 7, default) or 2q (slides)")
+
+
+def resolve_q(args) -> float:
+    """``--q`` as a number; ``auto`` means q = 2/mu + mu (needs mu > 0)."""
+    if isinstance(args.q, (int, float)):
+        return float(args.q)
+    if str(args.q).lower() == "auto":
+        if args.mu <= 0:
+            raise CLIError("--q auto means q = 2/mu + mu and needs --mu > 0")
+        return 2.0 / args.mu + args.mu
+    return finite_float("--q")(args.q)
+
+
+def forces_from_args(args):
+    try:
+        return forces_from_names(args.forces.split(","), mu=args.mu, q=resolve_q(args),
+                                 convention=args.charge_convention)
+    except (ValueError, argparse.ArgumentTypeError) as err:
+        raise CLIError(str(err)) from None
+
+
+# ------------------------------------------------------------------------ files
+def atomic_write_bytes(path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_figure(fig, path) -> None:
+    """Save a matplotlib figure atomically (format from the suffix) and close it."""
+    import io
+
+    import matplotlib.pyplot as plt
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format=fmt, dpi=120, bbox_inches="tight")
+    except ValueError as err:
+        raise CLIError(f"cannot write plot {path}: {err}") from None
+    finally:
+        plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())

@@ -1,0 +1,21 @@
+"""mechanics: two-player games as particles under forces (LEAD Sec. 3-4).
+
+- :mod:`mechanics.game`: :class:`Game` (general-sum) and :class:`ZeroSumGame`.
+- :mod:`mechanics.catalogue`: the games of the papers, each with its equilibrium.
+- :mod:`mechanics.forces`: :class:`Curl` (eq. 6), :class:`Magnetic` (eq. 7),
+  :class:`Friction` (eq. 8), composable with ``+``.
+- :mod:`mechanics.dynamics`: :class:`Particle` (eq. 10) and :class:`GradientFlow`.
+"""
+from .catalogue import (GAMES, bilinear, coop_adversarial, dirac_gan, fr_g1, fr_g2, fr_g3,
+                        fr_momentum_quadratic, gamma_quadratic, make_game, quadratic)
+from .dynamics import Dynamics, GradientFlow, Particle
+from .forces import (CHARGE_CONVENTIONS, Curl, Force, ForceSum, Friction, Magnetic, PhaseState,
+                     forces_from_names)
+from .game import Game, ZeroSumGame
+
+__all__ = [
+    "Game", "ZeroSumGame", "GAMES", "make_game", "bilinear", "quadratic", "coop_adversarial",
+    "gamma_quadratic", "fr_g1", "fr_g2", "fr_g3", "fr_momentum_quadratic", "dirac_gan",
+    "Force", "ForceSum", "Curl", "Magnetic", "Friction", "PhaseState", "forces_from_names",
+    "CHARGE_CONVENTIONS", "Dynamics", "Particle", "GradientFlow",
+]

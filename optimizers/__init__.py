@@ -1,0 +1,1 @@
+"""optimizers: game optimizers for PyTorch (LEAD, LEAD-Adam, derived rules, baselines)."""
