@@ -68,7 +68,7 @@ def quadratic(h: float = 0.0, A=None) -> ZeroSumGame:
     return g
 
 
-def coop_adversarial(gamma, A=None, B1=None, B2=None) -> ZeroSumGame:
+def coop_adversarial(gamma=0.5, A=None, B1=None, B2=None) -> ZeroSumGame:
     """LEAD eq. 31: ``x^T (gamma A) y + x^T ((I - gamma) B1) x - y^T ((I - gamma) B2) y``.
 
     ``gamma`` is the diagonal of the diagonal matrix gamma (a list, or a scalar for all

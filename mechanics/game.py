@@ -25,6 +25,12 @@ Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Pair = Tuple[torch.Tensor, torch.Tensor]
 
 
+def _differentiating(*tensors) -> bool:
+    """True when the caller will differentiate the result (an input is in a graph)."""
+    return torch.is_grad_enabled() and any(
+        isinstance(t, torch.Tensor) and t.requires_grad for t in tensors)
+
+
 class Game:
     """A general-sum two-player game.
 
@@ -76,11 +82,16 @@ class Game:
 
     # ------------------------------------------------------------ derivatives
     def vector_field(self, x: torch.Tensor, y: torch.Tensor) -> Pair:
-        """``v = (grad_x L_x, grad_y L_y)`` (LEAD eq. 14), by autograd."""
+        """``v = (grad_x L_x, grad_y L_y)`` (LEAD eq. 14), by autograd.
+
+        The result stays differentiable (``create_graph``) only when an input is part
+        of a graph, so plain simulations and optimizers build no graph they never use.
+        """
+        keep = _differentiating(x, y)
         with torch.enable_grad():
             x, y = track(x), track(y)
-            gx = grad(self._loss_x(x, y), x)
-            gy = grad(self._loss_y(x, y), y)
+            gx = grad(self._loss_x(x, y), x, create_graph=keep)
+            gy = grad(self._loss_y(x, y), y, create_graph=keep)
         return gx, gy
 
     def mixed(self, x: torch.Tensor, y: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> Pair:
@@ -90,12 +101,13 @@ class Game:
         Jacobian-vector product (double backward), no Jacobian is formed. For a
         zero-sum game this is ``(grad_xy f . dy, -grad_yx f . dx)``.
         """
+        keep = _differentiating(x, y, dx, dy)
         with torch.enable_grad():
             x, y = track(x), track(y)
             g_y_of_lx = grad(self._loss_x(x, y), y)
-            mx = grad(g_y_of_lx * dy, x)
+            mx = grad(g_y_of_lx * dy, x, create_graph=keep)
             g_x_of_ly = grad(self._loss_y(x, y), x)
-            my = grad(g_x_of_ly * dx, y)
+            my = grad(g_x_of_ly * dx, y, create_graph=keep)
         return mx, my
 
     def hvp(self, x: torch.Tensor, y: torch.Tensor, dx: torch.Tensor, dy: torch.Tensor) -> Pair:
@@ -104,13 +116,15 @@ class Game:
         Computed as a double vector-Jacobian product: ``J^T u = grad <v, u>`` is
         linear in a dummy ``u``, and the gradient of ``<J^T u, w>`` in ``u`` is ``J w``.
         """
+        keep = _differentiating(x, y, dx, dy)
         with torch.enable_grad():
             x, y = track(x), track(y)
-            gx, gy = self.vector_field(x, y)
+            gx = grad(self._loss_x(x, y), x)
+            gy = grad(self._loss_y(x, y), y)
             ux = torch.zeros_like(gx, requires_grad=True)
             uy = torch.zeros_like(gy, requires_grad=True)
             jtu_x, jtu_y = grad((gx * ux).sum(-1) + (gy * uy).sum(-1), (x, y))
-            return grad((jtu_x * dx).sum(-1) + (jtu_y * dy).sum(-1), (ux, uy))
+            return grad((jtu_x * dx).sum(-1) + (jtu_y * dy).sum(-1), (ux, uy), create_graph=keep)
 
     def jacobian(self, x, y) -> torch.Tensor:
         """The (n+m) x (n+m) Jacobian of ``v`` at one point (unbatched), by autograd."""
