@@ -5,17 +5,29 @@
 - :mod:`mechanics.forces`: :class:`Curl` (eq. 6), :class:`Magnetic` (eq. 7),
   :class:`Friction` (eq. 8), composable with ``+``.
 - :mod:`mechanics.dynamics`: :class:`Particle` (eq. 10) and :class:`GradientFlow`.
+- :mod:`mechanics.energy`: energies, incl. :class:`LeadEnergy` (Thm. 1, eq. 37).
+- :mod:`mechanics.lyapunov`: energies along trajectories, :func:`verify_energy`,
+  :func:`certified_rate`, Thm. 1's bound :func:`thm1_rate` (eq. 43).
 """
 from .catalogue import (GAMES, bilinear, coop_adversarial, dirac_gan, fr_g1, fr_g2, fr_g3,
                         fr_momentum_quadratic, gamma_quadratic, make_game, quadratic)
 from .dynamics import Dynamics, GradientFlow, Particle
 from .forces import (CHARGE_CONVENTIONS, Curl, Force, ForceSum, Friction, Magnetic, PhaseState,
                      forces_from_names)
+from .energy import (ENERGY_NAMES, Energy, FunctionEnergy, HamiltonianEnergy, KineticEnergy,
+                     LeadEnergy, energy_from_name, quadratic_parameters)
 from .game import Game, ZeroSumGame
+from .lyapunov import (CertifiedRate, EnergyReport, EnergyTrace, Thm1Setting, certified_rate,
+                       energy_rate, phase_states_from_iterates, thm1_rate, thm1_setting, track_energy,
+                       track_iterates, verify_energy, verify_iterates)
 
 __all__ = [
     "Game", "ZeroSumGame", "GAMES", "make_game", "bilinear", "quadratic", "coop_adversarial",
     "gamma_quadratic", "fr_g1", "fr_g2", "fr_g3", "fr_momentum_quadratic", "dirac_gan",
     "Force", "ForceSum", "Curl", "Magnetic", "Friction", "PhaseState", "forces_from_names",
     "CHARGE_CONVENTIONS", "Dynamics", "Particle", "GradientFlow",
+    "Energy", "LeadEnergy", "KineticEnergy", "HamiltonianEnergy", "FunctionEnergy",
+    "ENERGY_NAMES", "energy_from_name", "quadratic_parameters", "EnergyTrace", "EnergyReport",
+    "CertifiedRate", "Thm1Setting", "track_energy", "track_iterates", "verify_energy",
+    "verify_iterates", "certified_rate", "energy_rate", "thm1_rate", "thm1_setting", "phase_states_from_iterates",
 ]
