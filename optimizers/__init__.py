@@ -1,1 +1,13 @@
-"""optimizers: game optimizers for PyTorch (LEAD, LEAD-Adam, derived rules, baselines)."""
+"""optimizers: game optimizers for PyTorch (LEAD, LEAD-Adam, derived rules, baselines).
+
+Every optimizer takes ``(params_x, params_y, **hyper)`` and ``step(closure)`` where the
+closure returns ``(loss_x, loss_y)`` (the loss each player minimises) or takes one
+argument ``player`` and returns that loss alone. See docs/OPTIMIZERS.md.
+"""
+from .autodiff import Evaluation, GameClosure, NonFiniteError
+from .base import GameOptimizer, Hyper
+
+__all__ = ["GameOptimizer", "Hyper", "Evaluation", "GameClosure", "NonFiniteError"]
+
+# --- second-order baselines (helper 6b) ---
+# (helper 6b adds its imports and extends __all__ here)

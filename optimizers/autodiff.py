@@ -1,0 +1,254 @@
+"""Derivatives for game optimizers: closures, gradients, mixed-block products.
+
+Everything an optimizer needs from one evaluation of the players' losses lives in an
+:class:`Evaluation`:
+
+* ``ev.loss(i)``                      -- ``L_i`` at the current parameters;
+* ``ev.grad(i)``                      -- ``grad_i L_i`` (detached);
+* ``ev.grad_wrt(s, i)``               -- ``grad_i L_s`` for any loss ``s`` (e.g. CO, SGA);
+* ``ev.hvp(s, i, j, v_j)``            -- the Hessian block product
+  ``grad_{ij} L_s . v_j = grad_i <grad_j L_s, v_j>`` (``i == j`` gives ``H_ii v``);
+* ``ev.grad_and_mixed(i, d_j, source)`` -- ``(grad_i L_i, M_i)`` with the LEAD coupling
+  term ``M_i = grad_{ij} L_i . d_j`` (``source="own"``) or ``-grad_{ij} L_j . d_j``
+  (``source="opponent"``).
+
+A block product is ONE Jacobian-vector product; no Jacobian is formed. Two modes:
+
+``"double_backward"``
+    ``grad_i <grad_j L_s, v_j>``: a reverse pass with ``create_graph=True`` then a
+    reverse pass through it. With a pair closure one evaluation serves every product.
+``"forward"``
+    forward-over-reverse: the closure is re-run with ``theta_j`` replaced by dual
+    tensors carrying tangent ``v_j`` (``torch.autograd.forward_ad``); the tangent of
+    ``grad_i L_s`` is ``grad_{ij} L_s . v_j``. Parameters are substituted inside the
+    closure by a ``TorchFunctionMode``, so closures over ``nn.Module`` s work unchanged
+    (no ``functional_call`` needed). Costs one closure evaluation per product.
+
+Closures (the contract of :meth:`GameOptimizer.step`): ``closure()`` returns
+``(loss_x, loss_y)``; or ``closure(player)`` returns ``loss_player`` alone. Both go
+through :class:`GameClosure`, which detects the form from the signature and checks
+that every loss is a real scalar.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Dict, List, Optional, Sequence
+
+import torch
+import torch.autograd.forward_ad as fwAD
+from torch.overrides import TorchFunctionMode
+
+PLAYERS = ("x", "y")
+OTHER = {"x": "y", "y": "x"}
+MIXED_MODES = ("double_backward", "forward")
+MIXED_SOURCES = ("own", "opponent")
+
+
+class NonFiniteError(FloatingPointError):
+    """Raised when a loss or an iterate becomes non-finite; ``.step`` is the step number."""
+
+    def __init__(self, message: str, step: int):
+        super().__init__(message)
+        self.step = step
+
+
+def grads(loss: torch.Tensor, params: Sequence[torch.Tensor], create_graph: bool = False,
+          retain_graph: Optional[bool] = None) -> List[torch.Tensor]:
+    """``torch.autograd.grad`` of a scalar; parameters ``loss`` ignores get zeros."""
+    params = list(params)
+    if not loss.requires_grad:
+        return [torch.zeros_like(p) for p in params]
+    gs = torch.autograd.grad(loss, params, create_graph=create_graph,
+                             retain_graph=retain_graph, allow_unused=True)
+    return [torch.zeros_like(p) if g is None else g for p, g in zip(params, gs)]
+
+
+def dot(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> torch.Tensor:
+    """``sum_k <a_k, b_k>`` over lists of same-shaped tensors."""
+    terms = [(u * v).sum() for u, v in zip(a, b)]
+    return torch.stack(terms).sum() if terms else torch.zeros(())
+
+
+class _Substitute(TorchFunctionMode):
+    """Replace given tensors (by identity) by stand-ins in every torch call."""
+
+    def __init__(self, table: Dict[int, torch.Tensor]):
+        super().__init__()
+        self.table = table
+
+    def _sub(self, a):
+        if isinstance(a, torch.Tensor):
+            return self.table.get(id(a), a)
+        if isinstance(a, (list, tuple)):
+            return type(a)(self._sub(b) for b in a)
+        return a
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        args = tuple(self._sub(a) for a in args)
+        kwargs = {k: self._sub(v) for k, v in (kwargs or {}).items()}
+        return func(*args, **kwargs)
+
+
+class GameClosure:
+    """Wrap a user closure in either form; validate what it returns.
+
+    ``closure()`` -> ``(loss_x, loss_y)``   or   ``closure(player)`` -> ``loss_player``.
+    The form is read from the signature: one required positional parameter means the
+    per-player form. ``calls`` counts evaluations (tests and benchmarks use it).
+    """
+
+    def __init__(self, closure, owner: str = "optimizer"):
+        if not callable(closure):
+            raise TypeError(f"{owner}.step needs a closure returning (loss_x, loss_y) or "
+                            f"taking player ('x'/'y'), got {type(closure).__name__}")
+        self.fn, self.owner, self.calls = closure, owner, 0
+        self.per_player = self._takes_player(closure)
+
+    @staticmethod
+    def _takes_player(fn) -> bool:
+        try:
+            sig = inspect.signature(fn)
+        except (TypeError, ValueError):
+            return False
+        required = [p for p in sig.parameters.values()
+                    if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+                    and p.default is p.empty]
+        if len(required) > 1:
+            raise TypeError(f"closure {owner_name(fn)} takes no argument or one "
+                            f"argument (player), not {len(required)}")
+        return len(required) == 1
+
+    def _check(self, value, name: str) -> torch.Tensor:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = torch.tensor(float(value))
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"{self.owner}: the closure must return tensors; {name} is "
+                            f"{type(value).__name__}")
+        if value.numel() != 1 or value.is_complex():
+            raise ValueError(f"{self.owner}: {name} must be a real scalar, got shape "
+                             f"{tuple(value.shape)} dtype {value.dtype}")
+        return value.reshape(())
+
+    def __call__(self, player: Optional[str] = None) -> Dict[str, torch.Tensor]:
+        """Evaluate; return ``{player: loss}`` (both players for a pair closure)."""
+        self.calls += 1
+        with torch.enable_grad():
+            if self.per_player:
+                wanted = PLAYERS if player is None else (player,)
+                return {p: self._check(self.fn(p), f"loss_{p}") for p in wanted}
+            out = self.fn()
+        if not isinstance(out, (tuple, list)) or len(out) != 2:
+            raise TypeError(f"{self.owner}: the closure must return (loss_x, loss_y), the loss "
+                            f"each player minimises (zero-sum f: (f, -f)); got "
+                            f"{type(out).__name__}"
+                            + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else ""))
+        return {p: self._check(v, f"loss_{p}") for p, v in zip(PLAYERS, out)}
+
+
+def owner_name(fn) -> str:
+    return getattr(fn, "__qualname__", type(fn).__name__)
+
+
+class Evaluation:
+    """Losses and derivatives at the current parameters, computed lazily and cached.
+
+    Parameters
+    ----------
+    closure: a :class:`GameClosure`.
+    params: ``{"x": [...], "y": [...]}`` flat lists of each player's parameters.
+    mixed_mode: ``"double_backward"`` or ``"forward"`` (module docstring).
+    second_order: keep graphs for Hessian-block products (double backward mode).
+    check_finite: callable(name, loss) raising on a non-finite loss.
+    """
+
+    def __init__(self, closure: GameClosure, params: Dict[str, List[torch.Tensor]],
+                 mixed_mode: str = "double_backward", second_order: bool = False,
+                 check_finite=None):
+        if mixed_mode not in MIXED_MODES:
+            raise ValueError(f"mixed_mode must be one of {MIXED_MODES}, got {mixed_mode!r}")
+        self.closure, self.params = closure, params
+        self.mode, self.second_order = mixed_mode, second_order
+        self._check_finite = check_finite
+        self._losses: Dict[str, torch.Tensor] = {}   # with graph
+        self._values: Dict[str, torch.Tensor] = {}   # detached, for reporting
+        self._first: Dict[str, List[torch.Tensor]] = {}   # loss s -> grads wrt x + y
+
+    # --------------------------------------------------------------- losses
+    def _store(self, out: Dict[str, torch.Tensor]):
+        for p, v in out.items():
+            if self._check_finite is not None:
+                self._check_finite(f"loss_{p}", v)
+            self._losses.setdefault(p, v)
+            self._values.setdefault(p, v.detach())
+
+    def loss(self, s: str) -> torch.Tensor:
+        """``L_s`` (with its graph)."""
+        if s not in self._losses:
+            self._store(self.closure(s if self.closure.per_player else None))
+        return self._losses[s]
+
+    def losses_detached(self) -> tuple:
+        """``(loss_x, loss_y)`` evaluated so far, detached (``None`` if never needed)."""
+        return tuple(self._values.get(p) for p in PLAYERS)
+
+    # ------------------------------------------------------------ gradients
+    def _all_grads(self, s: str) -> List[torch.Tensor]:
+        if s not in self._first:
+            allp = self.params["x"] + self.params["y"]
+            self._first[s] = grads(self.loss(s), allp, create_graph=self.second_order,
+                                   retain_graph=True)
+        return self._first[s]
+
+    def grad_wrt(self, s: str, i: str, graph: bool = False) -> List[torch.Tensor]:
+        """``grad_i L_s``; ``graph=True`` keeps it differentiable (needs second_order)."""
+        g = self._all_grads(s)
+        nx = len(self.params["x"])
+        part = g[:nx] if i == "x" else g[nx:]
+        if graph:
+            if not self.second_order:
+                raise RuntimeError("grad_wrt(graph=True) needs Evaluation(second_order=True)")
+            return part
+        return [t.detach() for t in part]
+
+    def grad(self, i: str) -> List[torch.Tensor]:
+        """``grad_i L_i`` (detached)."""
+        return self.grad_wrt(i, i)
+
+    # --------------------------------------------------- block products
+    def hvp(self, s: str, i: str, j: str, v_j: Sequence[torch.Tensor]) -> List[torch.Tensor]:
+        """``grad_{ij} L_s . v_j = grad_i <grad_j L_s, v_j>`` as one JVP (detached)."""
+        if self.mode == "forward":
+            return self._forward_block(s, i, j, v_j)[1]
+        g_j = self.grad_wrt(s, j, graph=True)
+        return [t.detach() for t in grads(dot(g_j, v_j), self.params[i], retain_graph=True)]
+
+    def grad_and_mixed(self, i: str, d_j: Sequence[torch.Tensor], source: str = "own"):
+        """``(grad_i L_i, M_i)``: LEAD's coupling ``M_i = grad_{ij} L_i . d_j`` (own) or
+        ``-grad_{ij} L_j . d_j`` (opponent); the two agree in zero-sum games."""
+        j = OTHER[i]
+        s = i if source == "own" else j
+        if self.mode == "forward" and source == "own":
+            return self._forward_block(i, i, j, d_j)
+        m = self.hvp(s, i, j, d_j)
+        if source == "opponent":
+            m = [-t for t in m]
+        return self.grad(i), m
+
+    def _forward_block(self, s: str, i: str, j: str, v_j):
+        """Forward-over-reverse: re-run L_s with theta_j dual (tangent v_j)."""
+        with fwAD.dual_level():
+            table = {id(p): fwAD.make_dual(p, v.to(p.dtype)) for p, v in zip(self.params[j], v_j)}
+            with _Substitute(table):
+                out = self.closure(s if self.closure.per_player else None)
+            loss = out[s]
+            primal = fwAD.unpack_dual(loss).primal.detach()
+            if self._check_finite is not None:
+                self._check_finite(f"loss_{s}", primal)
+            self._values.setdefault(s, primal)
+            gs = grads(loss, self.params[i])
+            pairs = [fwAD.unpack_dual(g) for g in gs]
+            g = [pr.primal.detach().clone() for pr in pairs]
+            m = [torch.zeros_like(p) if pr.tangent is None else pr.tangent.detach().clone()
+                 for pr, p in zip(pairs, self.params[i])]
+        return g, m

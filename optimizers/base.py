@@ -1,0 +1,342 @@
+"""``GameOptimizer``: the torch.optim-style base class of every two-player optimizer.
+
+A subclass declares its hyperparameters and implements ``_step(closure)``; the base
+class keeps the books (param groups tagged by player, per-player hyperparameters,
+lazy state, checkpoints, non-finite detection with rollback). See docs/OPTIMIZERS.md,
+"Writing a new method".
+
+Contract (issue 6): ``Opt(params_x, params_y, **hyper)``; params are iterables of
+tensors or of param-group dicts; each hyperparameter is a scalar (both players) or a
+pair ``(value_x, value_y)``. ``step(closure)``: ``closure()`` returns
+``(loss_x, loss_y)``, the loss each player *minimises* (zero-sum f: ``(f, -f)``), or
+``closure(player)`` returns that player's loss alone.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+import torch
+
+from .autodiff import (MIXED_MODES, MIXED_SOURCES, OTHER, PLAYERS, Evaluation, GameClosure,
+                       NonFiniteError)
+
+NONFINITE_POLICIES = ("raise", "flag")
+#: Default mixed-term mode; chosen by benchmarks/mixed_term.py (see docs/OPTIMIZERS.md).
+DEFAULT_MIXED_MODE = "double_backward"
+
+_MISSING = object()
+
+
+# ------------------------------------------------------------------ validation
+def _real(name: str, v) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) and not (
+            isinstance(v, torch.Tensor) and v.numel() == 1):
+        raise ValueError(f"Invalid {name}: expected a real number, got {v!r}")
+    v = float(v)
+    if not math.isfinite(v):
+        raise ValueError(f"Invalid {name}: must be finite, got {v}")
+    return v
+
+
+def real(name: str, v) -> float:
+    """Any finite real number."""
+    return _real(name, v)
+
+
+def positive(name: str, v) -> float:
+    """A finite number > 0 (learning rates, eps)."""
+    v = _real(name, v)
+    if v <= 0:
+        raise ValueError(f"Invalid {name}: must be > 0, got {v}")
+    return v
+
+
+def nonnegative(name: str, v) -> float:
+    v = _real(name, v)
+    if v < 0:
+        raise ValueError(f"Invalid {name}: must be >= 0, got {v}")
+    return v
+
+
+def momentum(name: str, v) -> float:
+    """A momentum coefficient in the open interval (-1, 1)."""
+    v = _real(name, v)
+    if not -1.0 < v < 1.0:
+        raise ValueError(f"Invalid {name}: momentum must lie in (-1, 1), got {v}")
+    return v
+
+
+def adam_betas(name: str, v) -> Tuple[float, float]:
+    """Adam's ``(beta1, beta2)``, each in [0, 1)."""
+    if not isinstance(v, (tuple, list)) or len(v) != 2:
+        raise ValueError(f"Invalid {name}: expected a pair (beta1, beta2), got {v!r}")
+    out = tuple(_real(f"{name}[{k}]", b) for k, b in enumerate(v))
+    for k, b in enumerate(out):
+        if not 0.0 <= b < 1.0:
+            raise ValueError(f"Invalid {name}[{k}]: must lie in [0, 1), got {b}")
+    return out
+
+
+class Hyper(NamedTuple):
+    """How to validate one hyperparameter. ``pair_valued``: one value is itself a
+    pair (Adam's betas), so the per-player form is a pair of pairs."""
+
+    check: Callable[[str, Any], Any]
+    pair_valued: bool = False
+
+
+def split_players(name: str, value, spec: Hyper) -> Dict[str, Any]:
+    """``value`` or ``(value_x, value_y)`` -> ``{"x": ..., "y": ...}``, validated."""
+    is_pair = isinstance(value, (tuple, list)) and len(value) == 2
+    if spec.pair_valued:
+        is_pair = is_pair and all(isinstance(v, (tuple, list)) for v in value)
+    elif isinstance(value, (tuple, list)) and not is_pair:
+        raise ValueError(f"Invalid {name}: expected a scalar or a pair (x value, y value), "
+                         f"got {value!r}")
+    vals = value if is_pair else (value, value)
+    return {p: spec.check(f"{name} (player {p})" if is_pair else name, v)
+            for p, v in zip(PLAYERS, vals)}
+
+
+# ------------------------------------------------------------------ the base class
+class GameOptimizer(torch.optim.Optimizer):
+    """Base class: two players, each with one or more param groups.
+
+    Subclasses set ``hyper = {name: Hyper(check)}`` and implement ``_step(closure)``
+    (``closure`` is a :class:`~optimizers.autodiff.GameClosure`); ``_step`` returns
+    ``(loss_x, loss_y)`` as evaluated at the start of the step (``None`` for a loss it
+    never needed) and writes new iterates only through :meth:`_commit`.
+
+    Parameters
+    ----------
+    params_x, params_y:
+        Iterables of tensors, or of param-group dicts (``{"params": [...], "lr": ...}``).
+        A group dict may override a hyperparameter for its own parameters.
+    defaults:
+        ``{name: scalar or (x value, y value)}`` for every name in ``hyper``.
+    options:
+        Algorithm options (``alternating`` and the like), saved in checkpoints; loading
+        a checkpoint made with other options raises ``ValueError``.
+    nonfinite:
+        ``"raise"`` (default): a non-finite loss or iterate raises
+        :class:`NonFiniteError` naming the step; ``"flag"``: the step is skipped
+        (parameters and state stay at the last finite step) and its number is appended
+        to ``nonfinite_steps``. Either way no NaN is ever written into the parameters.
+    mixed_mode:
+        ``"double_backward"`` or ``"forward"`` (forward-over-reverse): how Hessian-block
+        products are computed (:mod:`optimizers.autodiff`). Same values, different cost.
+    """
+
+    hyper: Dict[str, Hyper] = {}
+
+    def __init__(self, params_x, params_y, defaults: Dict[str, Any], *,
+                 options: Optional[Dict[str, Any]] = None, nonfinite: str = "raise",
+                 mixed_mode: Optional[str] = None):
+        unknown = set(defaults) - set(self.hyper)
+        if unknown:
+            raise TypeError(f"{type(self).__name__}: unknown hyperparameters {sorted(unknown)}")
+        if nonfinite not in NONFINITE_POLICIES:
+            raise ValueError(f"Invalid nonfinite: must be one of {NONFINITE_POLICIES}, "
+                             f"got {nonfinite!r}")
+        mixed_mode = DEFAULT_MIXED_MODE if mixed_mode is None else mixed_mode
+        if mixed_mode not in MIXED_MODES:
+            raise ValueError(f"Invalid mixed_mode: must be one of {MIXED_MODES}, "
+                             f"got {mixed_mode!r}")
+        self.nonfinite, self.mixed_mode = nonfinite, mixed_mode
+        self.options = dict(options or {})
+        self._player_defaults = {p: {} for p in PLAYERS}
+        for name, spec in self.hyper.items():
+            for p, v in split_players(name, defaults[name], spec).items():
+                self._player_defaults[p][name] = v
+        self.game_step = 0               # number of steps applied
+        self.nonfinite_steps: List[int] = []
+        self._tx: Optional[list] = None  # undo log of the step in progress
+        groups = self._tag(params_x, "x") + self._tag(params_y, "y")
+        pairs = {n: (self._player_defaults["x"][n], self._player_defaults["y"][n])
+                 for n in self.hyper}
+        super().__init__(groups, pairs)
+
+    # ------------------------------------------------------------ param groups
+    @staticmethod
+    def _tag(params, player: str) -> List[dict]:
+        name = f"params_{player}"
+        if isinstance(params, torch.Tensor):
+            raise TypeError(f"{name} must be an iterable of tensors or param-group dicts, "
+                            f"got a single tensor (wrap it in a list)")
+        if isinstance(params, (set, frozenset)):
+            raise TypeError(f"{name} is a set; its order changes between runs, which would "
+                            f"break checkpoints. Use a list.")
+        try:
+            items = list(params)
+        except TypeError:
+            raise TypeError(f"{name} must be an iterable of tensors or param-group dicts, "
+                            f"got {type(params).__name__}") from None
+        if not items:
+            raise ValueError(f"{name} is empty: each player needs at least one parameter")
+        if not all(isinstance(g, dict) for g in items):
+            if any(isinstance(g, dict) for g in items):
+                raise TypeError(f"{name} mixes tensors and param-group dicts")
+            items = [{"params": items}]
+        out = []
+        for g in items:
+            g = dict(g)
+            if g.setdefault("player", player) != player:
+                raise ValueError(f"a param group in {name} is tagged player={g['player']!r}")
+            out.append(g)
+        return out
+
+    def add_param_group(self, param_group: dict) -> None:
+        """Add a group; it must carry ``player`` ("x" or "y")."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param_group must be a dict, got {type(param_group).__name__}")
+        player = param_group.get("player")
+        if player not in PLAYERS:
+            raise ValueError(f"a param group needs player='x' or 'y', got {player!r}")
+        if isinstance(param_group.get("params"), (set, frozenset)):
+            raise TypeError("params is a set; its order changes between runs. Use a list.")
+        unknown = set(param_group) - set(self.hyper) - {"params", "player", "param_names"}
+        if unknown:
+            raise ValueError(f"{type(self).__name__}: unknown param-group keys {sorted(unknown)}")
+        for name, spec in self.hyper.items():
+            if name in param_group:
+                param_group[name] = spec.check(f"{name} (group of player {player})",
+                                               param_group[name])
+            else:
+                param_group[name] = self._player_defaults[player][name]
+        params = param_group["params"]
+        params = [params] if isinstance(params, torch.Tensor) else list(params)
+        other = {id(p) for g in self.param_groups if g["player"] != player for p in g["params"]}
+        if any(id(p) in other for p in params):
+            raise ValueError("a parameter is shared by both players; each tensor must belong "
+                             "to exactly one player")
+        for p in params:
+            if isinstance(p, torch.Tensor) and not p.is_floating_point():
+                raise TypeError(f"parameters must be floating point, got {p.dtype}")
+        super().add_param_group(param_group)
+
+    def player_params(self, player: str) -> List[torch.Tensor]:
+        """All parameters of ``player``, in group order."""
+        return [p for g in self.param_groups if g["player"] == player for p in g["params"]]
+
+    def player_groups(self, player: str):
+        """Yield ``(group, start, stop)``: the group and its slice in ``player_params``."""
+        start = 0
+        for g in self.param_groups:
+            if g["player"] == player:
+                stop = start + len(g["params"])
+                yield g, start, stop
+                start = stop
+
+    # ------------------------------------------------------------ evaluation
+    def evaluation(self, closure: GameClosure, second_order: bool = False) -> Evaluation:
+        """An :class:`Evaluation` at the current parameters (lazy, cached)."""
+        return Evaluation(closure, {p: self.player_params(p) for p in PLAYERS},
+                          mixed_mode=self.mixed_mode, second_order=second_order,
+                          check_finite=self._check_loss)
+
+    def _check_loss(self, name: str, value: torch.Tensor):
+        if not bool(torch.isfinite(value.detach())):
+            raise NonFiniteError(f"{type(self).__name__}: the closure returned a non-finite "
+                                 f"{name} ({value.item()}) at step {self.game_step + 1}",
+                                 self.game_step + 1)
+
+    # ------------------------------------------------------------ state & commits
+    def state_of(self, p: torch.Tensor, init: Callable[[torch.Tensor], Dict[str, torch.Tensor]]):
+        """The state dict of ``p``, created lazily with ``init(p)`` on first use."""
+        st = self.state[p]
+        if not st:
+            st.update(init(p))
+        return st
+
+    def _commit(self, params: Sequence[torch.Tensor], new_params: Sequence[torch.Tensor],
+                new_state: Optional[Sequence[Dict[str, torch.Tensor]]] = None, what: str = "",
+                final: bool = False):
+        """Write new iterates (in place) and new state (by reference), after checking
+        all are finite. Undone if a later commit of the same step fails; ``final=True``
+        (the step's last commit) skips the undo copy."""
+        tensors = list(new_params) + [v for d in (new_state or ()) for v in d.values()
+                                      if isinstance(v, torch.Tensor)]
+        if tensors and not bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()):
+            k = self.game_step + 1
+            raise NonFiniteError(f"{type(self).__name__}: non-finite iterate {what}at step {k}; "
+                                 f"parameters left at step {k - 1}", k)
+        for i, (p, v) in enumerate(zip(params, new_params)):
+            if self._tx is not None and not final:
+                st = self.state.get(p, {})
+                self._tx.append((p, p.detach().clone(), {k: st.get(k, _MISSING) for k in
+                                                         (new_state[i] if new_state else {})}))
+            with torch.no_grad():
+                p.copy_(v)
+            if new_state:
+                self.state[p].update(new_state[i])
+
+    def _rollback(self):
+        for p, old, st_old in reversed(self._tx or []):
+            with torch.no_grad():
+                p.copy_(old)
+            st = self.state[p] if st_old else {}
+            for k, v in st_old.items():
+                if v is _MISSING:
+                    st.pop(k, None)
+                else:
+                    st[k] = v
+
+    # ------------------------------------------------------------ step
+    def step(self, closure):  # noqa: D401
+        """One step. ``closure()`` -> ``(loss_x, loss_y)`` or ``closure(player)`` -> loss.
+
+        Returns ``(loss_x, loss_y)`` at the start of the step (detached; ``None`` for a
+        loss the method never needed with a per-player closure).
+        """
+        closure = closure if isinstance(closure, GameClosure) else \
+            GameClosure(closure, owner=type(self).__name__)
+        self._tx = []
+        try:
+            losses = self._step(closure)
+        except NonFiniteError as err:
+            self._rollback()
+            if self.nonfinite == "raise":
+                raise
+            self.nonfinite_steps.append(err.step)
+            warnings.warn(str(err) + " (step skipped)", RuntimeWarning, stacklevel=2)
+            return None
+        finally:
+            self._tx = None
+        self.game_step += 1
+        return losses
+
+    def _step(self, closure: GameClosure):
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ checkpoints
+    def state_dict(self) -> Dict[str, Any]:
+        sd = super().state_dict()
+        sd["game"] = {"step": self.game_step, "nonfinite_steps": list(self.nonfinite_steps),
+                      "options": dict(self.options), "class": type(self).__name__}
+        return sd
+
+    def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        game = state_dict.get("game")
+        if game is None:
+            raise ValueError("not a GameOptimizer state dict (no 'game' entry)")
+        if game.get("class") != type(self).__name__:
+            raise ValueError(f"state dict was saved by {game.get('class')}, "
+                             f"not {type(self).__name__}")
+        for k, v in game["options"].items():
+            if self.options.get(k, _MISSING) != v:
+                raise ValueError(f"state dict was saved with {k}={v!r}, this optimizer has "
+                                 f"{k}={self.options.get(k)!r}")
+        saved = [g.get("player") for g in state_dict["param_groups"]]
+        if saved != [g["player"] for g in self.param_groups]:
+            raise ValueError(f"state dict groups belong to players {saved}, this optimizer's "
+                             f"to {[g['player'] for g in self.param_groups]}")
+        super().load_state_dict(state_dict)
+        self.game_step = int(game["step"])
+        self.nonfinite_steps = list(game["nonfinite_steps"])
+
+    def __repr__(self) -> str:
+        hp = ", ".join(f"{n}={self.defaults[n]}" for n in self.hyper)
+        opts = "".join(f", {k}={v!r}" for k, v in self.options.items())
+        return f"{type(self).__name__}({hp}{opts})"
