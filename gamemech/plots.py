@@ -24,14 +24,18 @@ def game_contours(ax, game, xlim, ylim, resolution: int = 120) -> None:
     ax.contour(X, Y, Z, levels=20, colors="0.75", linewidths=0.6)
 
 
-def phase_plane(panels, path, title: str = "") -> None:
+def phase_plane(panels, title: str = ""):
     """One panel per ``(label, game, trajectory)``: the (x_1, y_1) path over contours."""
     k = len(panels)
     fig, axes = plt.subplots(1, k, figsize=(3.6 * k, 3.6), squeeze=False)
     for ax, (label, game, traj) in zip(axes[0], panels):
         x = traj.x[..., 0].detach().cpu().numpy().reshape(len(traj.ts), -1)
         y = traj.y[..., 0].detach().cpu().numpy().reshape(len(traj.ts), -1)
-        r = max(1.2 * float(np.nanmax(np.abs(np.concatenate([x[0], y[0]])))), 1e-3)
+        r0 = max(float(np.max(np.hypot(x[0], y[0]))), 1e-3)
+        # an escaping path is drawn until it leaves a disc of 4x the starting radius
+        inside = np.cumprod(np.hypot(x, y) <= 4 * r0, axis=0).astype(bool)
+        x, y = np.where(inside, x, np.nan), np.where(inside, y, np.nan)
+        r = 1.15 * max(float(np.nanmax(np.abs(np.concatenate([x.ravel(), y.ravel()])))), r0)
         lim = (-r, r)
         game_contours(ax, game, lim, lim)
         for b in range(x.shape[1]):
@@ -45,7 +49,8 @@ def phase_plane(panels, path, title: str = "") -> None:
         ax.set_ylabel("y")
         ax.set_title(label, fontsize=9)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, y=1.04)
+    fig.tight_layout()
     return fig
 
 

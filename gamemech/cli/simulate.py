@@ -90,7 +90,7 @@ def run(args) -> int:
     }
     if args.plot:
         from gamemech.plots import phase_plane
-        fig = phase_plane([(f"{game.name}: {args.forces}", game, traj)], args.plot)
+        fig = phase_plane([(f"{game.name}: {args.forces}", game, traj)])
         save_figure(fig, args.plot)
         report["plot"] = args.plot
     if args.json:
