@@ -6,8 +6,18 @@ argument ``player`` and returns that loss alone. See docs/OPTIMIZERS.md.
 """
 from .autodiff import Evaluation, GameClosure, NonFiniteError
 from .base import GameOptimizer, Hyper
+from .extragradient import ExtraAdam, ExtraGradient
+from .gda import GDA, MomentumGDA
+from .lead import LEAD, TwoStepOptimizer
+from .lead_adam import LEADAdam
+from .optimistic import OGDA, OptimisticAdam
+from .rule import RuleOptimizer, from_rule
 
-__all__ = ["GameOptimizer", "Hyper", "Evaluation", "GameClosure", "NonFiniteError"]
+EG = ExtraGradient
+
+__all__ = ["GameOptimizer", "Hyper", "Evaluation", "GameClosure", "NonFiniteError",
+           "LEAD", "LEADAdam", "from_rule", "RuleOptimizer", "TwoStepOptimizer",
+           "GDA", "MomentumGDA", "ExtraGradient", "EG", "ExtraAdam", "OGDA", "OptimisticAdam"]
 
 # --- second-order baselines (helper 6b) ---
 # (helper 6b adds its imports and extends __all__ here)

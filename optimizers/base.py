@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from contextlib import contextmanager
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
@@ -229,7 +230,36 @@ class GameOptimizer(torch.optim.Optimizer):
                 yield g, start, stop
                 start = stop
 
+    def map_groups(self, player: str, fn, *lists):
+        """Apply ``fn(group, *slices)`` group by group (so each group's hyperparameters
+        are used) and concatenate. ``fn`` returns a list, or a tuple of lists."""
+        outs = [fn(g, *(l[a:b] for l in lists)) for g, a, b in self.player_groups(player)]
+        if outs and isinstance(outs[0], tuple):
+            return tuple([t for o in outs for t in o[k]] for k in range(len(outs[0])))
+        return [t for o in outs for t in o]
+
+    def group_values(self, player: str, name: str) -> List[Any]:
+        """The value of hyperparameter ``name`` in each group of ``player``."""
+        return [g[name] for g, _, _ in self.player_groups(player)]
+
     # ------------------------------------------------------------ evaluation
+    @contextmanager
+    def params_at(self, values: Dict[str, Sequence[torch.Tensor]]):
+        """Temporarily move players' parameters, ``{player: new values}``; restored on
+        exit (also on error). For evaluations at extrapolated points (EG, lookahead)."""
+        saved = []
+        try:
+            with torch.no_grad():
+                for player, vals in values.items():
+                    for p, v in zip(self.player_params(player), vals):
+                        saved.append((p, p.detach().clone()))
+                        p.copy_(v)
+            yield
+        finally:
+            with torch.no_grad():
+                for p, old in saved:
+                    p.copy_(old)
+
     def evaluation(self, closure: GameClosure, second_order: bool = False) -> Evaluation:
         """An :class:`Evaluation` at the current parameters (lazy, cached)."""
         return Evaluation(closure, {p: self.player_params(p) for p in PLAYERS},

@@ -1,0 +1,80 @@
+"""LEAD-Adam, LEAD Algorithm 2 (App. G), alternating.
+
+With the coupling coefficient restored in lines 7 and 15 (a slip in the paper, see
+shared/seeds/README.md): for player x at ``(x_t, y_t)`` and then player y at
+``(x_{t+1}, y_t)``::
+
+    g   = grad_i L_i + alpha_i grad_ij L_i . d_j          (lines 5-7 / 13-15)
+    m   = b1 m + (1 - b1) g ;  v = b2 v + (1 - b2) g^2     (lines 8-9 / 16-17)
+    theta_i <- theta_i - lr m_hat / (sqrt(v_hat) + eps)   (lines 10-12 / 18-20)
+
+with ``d_y = y_t - y_{t-1}`` for x and ``d_x = x_{t+1} - x_t`` for y. In the paper's
+zero-sum notation y ascends f; here y descends ``L_y = -f``, which is the same update.
+"""
+from __future__ import annotations
+
+import torch
+
+from .autodiff import MIXED_SOURCES
+from .base import GameOptimizer, Hyper, adam_betas, positive, real
+from .functional import axpy, difference, scale_by_adam
+
+
+def _init(p):
+    z = torch.zeros_like(p, memory_format=torch.preserve_format)
+    return {"prev": p.detach().clone(), "exp_avg": z, "exp_avg_sq": z.clone()}
+
+
+class LEADAdam(GameOptimizer):
+    """LEAD-Adam (Algorithm 2), alternating; every hyperparameter per player.
+
+    Parameters
+    ----------
+    lr, alpha: scalars or pairs (x value, y value).
+    betas: ``(b1, b2)`` or a pair of them ``((b1x, b2x), (b1y, b2y))``.
+    eps: Adam's epsilon (> 0).
+    mixed_source: ``"own"`` (default, grad_ij L_i . d_j) or ``"opponent"``
+        (-grad_ij L_j . d_j, the official code's non-zero-sum mode); see :class:`LEAD`.
+    """
+
+    hyper = {"lr": Hyper(positive), "alpha": Hyper(real),
+             "betas": Hyper(adam_betas, pair_valued=True), "eps": Hyper(positive)}
+
+    def __init__(self, params_x, params_y, lr, alpha, betas=(0.9, 0.999), eps=1e-8, *,
+                 mixed_source="own", mixed_mode=None, nonfinite="raise"):
+        if mixed_source not in MIXED_SOURCES:
+            raise ValueError(f"Invalid mixed_source: must be one of {MIXED_SOURCES}, "
+                             f"got {mixed_source!r}")
+        super().__init__(params_x, params_y, dict(lr=lr, alpha=alpha, betas=betas, eps=eps),
+                         options=dict(mixed_source=mixed_source), nonfinite=nonfinite,
+                         mixed_mode=mixed_mode)
+
+    def _displacement(self, player):
+        ps = self.player_params(player)
+        return difference(ps, [self.state_of(p, _init)["prev"] for p in ps])
+
+    def _player(self, ev, i, d_j):
+        ps, t = self.player_params(i), self.game_step + 1
+        g, m = ev.grad_and_mixed(i, d_j, self.options["mixed_source"])
+        sts = [self.state_of(p, _init) for p in ps]
+
+        def core(grp, P, G, M, S):
+            b1, b2 = grp["betas"]
+            gt = axpy(G, grp["alpha"], M)                                     # line 7 / 15
+            u, m1, v1 = scale_by_adam(gt, [s["exp_avg"] for s in S], [s["exp_avg_sq"] for s in S],
+                                      t, b1=b1, b2=b2, eps=grp["eps"])      # lines 8-11
+            return axpy(P, -grp["lr"], u), m1, v1                           # line 12 / 20
+
+        new, m1, v1 = self.map_groups(i, core, ps, g, m, sts)
+        state = [{"prev": p.detach().clone(), "exp_avg": a, "exp_avg_sq": b}
+                 for p, a, b in zip(ps, m1, v1)]
+        return ps, new, state
+
+    def _step(self, closure):
+        ev = self.evaluation(closure, second_order=True)
+        d_y = self._displacement("y")                                        # y_t - y_{t-1}
+        self._commit(*self._player(ev, "x", d_y), what="(player x) ")
+        ev2 = self.evaluation(closure, second_order=True)                    # at (x_{t+1}, y_t)
+        d_x = self._displacement("x")                                        # x_{t+1} - x_t
+        self._commit(*self._player(ev2, "y", d_x), what="(player y) ", final=True)
+        return ev.losses_detached()[0], ev2.losses_detached()[1]
