@@ -20,4 +20,10 @@ __all__ = ["GameOptimizer", "Hyper", "Evaluation", "GameClosure", "NonFiniteErro
            "GDA", "MomentumGDA", "ExtraGradient", "EG", "ExtraAdam", "OGDA", "OptimisticAdam"]
 
 # --- second-order baselines (helper 6b) ---
-# (helper 6b adds its imports and extends __all__ here)
+from .cgd import CGD, conjugate_gradient  # noqa: E402
+from .complex_momentum import ComplexMomentum, beta_polar  # noqa: E402
+from .consensus import CO  # noqa: E402
+from .follow_ridge import FR  # noqa: E402
+from .sga import SGA  # noqa: E402
+
+__all__ += ["CO", "SGA", "CGD", "FR", "ComplexMomentum", "beta_polar", "conjugate_gradient"]
