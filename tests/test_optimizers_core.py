@@ -1,0 +1,341 @@
+"""Contract tests (issue 6) for every optimizer of optimizers/ built on GameOptimizer:
+closure forms, exact resume, dtypes, odd shapes, nn.Module params, devices, validation,
+non-finite detection and rollback."""
+from __future__ import annotations
+
+import copy
+import io
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+
+import optimizers as O
+from optimizers.autodiff import Evaluation, GameClosure
+from integrators.rule import UpdateRule
+
+FACTORIES = {
+    "GDA": lambda px, py, **k: O.GDA(px, py, lr=0.05, **k),
+    "GDA-alt": lambda px, py, **k: O.GDA(px, py, lr=0.05, alternating=True, **k),
+    "MomentumGDA": lambda px, py, **k: O.MomentumGDA(px, py, lr=0.05, beta=0.5, **k),
+    "MomentumGDA-neg-alt": lambda px, py, **k: O.MomentumGDA(px, py, lr=0.05, beta=-0.5,
+                                                             alternating=True, **k),
+    "LEAD": lambda px, py, **k: O.LEAD(px, py, lr=0.05, beta=0.5, alpha=0.3, **k),
+    "LEAD-alt": lambda px, py, **k: O.LEAD(px, py, lr=0.05, beta=0.5, alpha=0.3,
+                                           alternating=True, **k),
+    "LEAD-forward": lambda px, py, **k: O.LEAD(px, py, lr=0.05, beta=0.5, alpha=0.3,
+                                               mixed_mode="forward", **k),
+    "LEADAdam": lambda px, py, **k: O.LEADAdam(px, py, lr=0.01, alpha=0.3, **k),
+    "from_rule": lambda px, py, **k: O.from_rule(
+        UpdateRule(beta=0.5, eta=0.05, alpha=0.3, lookahead=0.2), px, py, **k),
+    "EG": lambda px, py, **k: O.ExtraGradient(px, py, lr=0.05, **k),
+    "ExtraAdam": lambda px, py, **k: O.ExtraAdam(px, py, lr=0.01, **k),
+    "OGDA": lambda px, py, **k: O.OGDA(px, py, lr=0.05, **k),
+    "OptimisticAdam": lambda px, py, **k: O.OptimisticAdam(px, py, lr=0.01, **k),
+}
+NAMES = sorted(FACTORIES)
+SHAPES_X, SHAPES_Y = [(2, 3), (), (1, 1, 2)], [(4,), (2, 1)]
+
+
+def make_params(dtype=torch.float64, device="cpu", seed=0):
+    g = torch.Generator().manual_seed(seed)
+    mk = lambda s: torch.randn(s, generator=g, dtype=dtype).to(device).requires_grad_()  # noqa
+    return [mk(s) for s in SHAPES_X], [mk(s) for s in SHAPES_Y]
+
+
+def game(px, py):
+    """A smooth, non-quadratic general-sum game on odd-shaped tensors."""
+    def vec(ps):
+        return torch.cat([p.reshape(-1) for p in ps])
+
+    def lx():
+        x, y = vec(px), vec(py)
+        return (x[:6] * torch.tanh(y).repeat(2)[:6]).sum() + 0.1 * (x ** 2).sum() \
+            + torch.sin(x).sum() * y.mean()
+
+    def ly():
+        x, y = vec(px), vec(py)
+        return -(x[:6] * torch.tanh(y).repeat(2)[:6]).sum() + 0.1 * (y ** 2).sum() \
+            + 0.05 * (x.sum() * y.sum()) ** 2
+
+    return (lambda: (lx(), ly())), (lambda player: lx() if player == "x" else ly())
+
+
+def run(name, steps, per_player=False, dtype=torch.float64, device="cpu", **kw):
+    px, py = make_params(dtype, device)
+    opt = FACTORIES[name](px, py, **kw)
+    pair, single = game(px, py)
+    for _ in range(steps):
+        opt.step(single if per_player else pair)
+    return px + py, opt
+
+
+# ------------------------------------------------------------------ contract
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("name", NAMES)
+def test_closure_forms_give_identical_iterates(name, dtype):
+    a, _ = run(name, 6, per_player=False, dtype=dtype)
+    b, _ = run(name, 6, per_player=True, dtype=dtype)
+    assert all(torch.equal(u, v) for u, v in zip(a, b))
+    assert all(u.dtype == dtype and u.shape == v.shape for u, v in zip(a, b))
+    assert all(torch.isfinite(u).all() for u in a)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_resume_is_exact(name):
+    k = 5
+    full, _ = run(name, 2 * k)
+    px, py = make_params()
+    opt = FACTORIES[name](px, py)
+    pair, _ = game(px, py)
+    for _ in range(k):
+        opt.step(pair)
+    buf = io.BytesIO()
+    torch.save({"opt": opt.state_dict(), "p": [p.detach().clone() for p in px + py]}, buf)
+    buf.seek(0)
+    ck = torch.load(buf, weights_only=False)
+    qx, qy = make_params(seed=7)                       # fresh tensors, different values
+    with torch.no_grad():
+        for q, v in zip(qx + qy, ck["p"]):
+            q.copy_(v)
+    opt2 = FACTORIES[name](qx, qy)
+    opt2.load_state_dict(ck["opt"])
+    assert opt2.game_step == k
+    pair2, _ = game(qx, qy)
+    for _ in range(k):
+        opt2.step(pair2)
+    assert all(torch.equal(u, v) for u, v in zip(full, qx + qy))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_state_is_lazy_and_keyed_by_param(name):
+    px, py = make_params()
+    opt = FACTORIES[name](px, py)
+    assert len(opt.state) == 0
+    pair, _ = game(px, py)
+    opt.step(pair)
+    assert set(opt.state.keys()) <= set(px + py)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_nn_module_parameters(name):
+    torch.manual_seed(0)
+    G = nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 2))
+    D = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1))
+    z, real = torch.randn(16, 3), torch.randn(16, 2)
+    before = [p.detach().clone() for p in list(G.parameters()) + list(D.parameters())]
+    opt = FACTORIES[name](G.parameters(), D.parameters())
+
+    sp = nn.functional.softplus
+
+    def closure(player):                    # non-saturating GAN losses (general-sum)
+        if player == "x":
+            return sp(-D(G(z))).mean()
+        return sp(D(G(z))).mean() + sp(-D(real)).mean()
+    for _ in range(3):
+        opt.step(closure)
+    after = list(G.parameters()) + list(D.parameters())
+    assert all(not torch.equal(a, b) for a, b in zip(before, after))
+
+
+def test_forward_and_double_backward_agree_on_modules():
+    """Forward-over-reverse through the parameter-substituting mode == double backward."""
+    res = {}
+    for mode in ("double_backward", "forward"):
+        torch.manual_seed(1)
+        G = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))
+        D = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1))
+        z, real = torch.randn(16, 3), torch.randn(16, 2)
+        opt = O.LEAD(G.parameters(), D.parameters(), lr=0.05, beta=0.5, alpha=0.5,
+                     mixed_mode=mode)
+        for _ in range(5):
+            opt.step(lambda: (-D(G(z)).mean(), D(G(z)).mean() - D(real).mean()))
+        res[mode] = torch.cat([p.reshape(-1) for p in list(G.parameters()) +
+                               list(D.parameters())])
+    assert torch.allclose(res["forward"], res["double_backward"], rtol=0, atol=1e-12)
+
+
+def test_hvp_is_the_hessian_block_in_both_modes():
+    """ev.hvp(s, i, j, v) == (d^2 L_s / d theta_i d theta_j) v from the full Hessian."""
+    x = torch.randn(3, requires_grad=True)
+    y = torch.randn(2, requires_grad=True)
+    L = lambda a, b: (torch.sin(a).sum() * b.prod() + (a ** 3).sum() * b.sum())  # noqa
+    H = torch.autograd.functional.hessian(lambda w: L(w[:3], w[3:]),
+                                          torch.cat([x, y]).detach())
+    v = {"x": [torch.randn(3)], "y": [torch.randn(2)]}
+    sl = {"x": slice(0, 3), "y": slice(3, 5)}
+    for mode in ("double_backward", "forward"):
+        for i in "xy":
+            for j in "xy":
+                ev = Evaluation(GameClosure(lambda: (L(x, y), -L(x, y))), {"x": [x], "y": [y]},
+                                mixed_mode=mode, second_order=True)
+                got = ev.hvp("x", i, j, v[j])[0]
+                assert torch.allclose(got, H[sl[i], sl[j]] @ v[j][0], atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["LEAD-alt", "LEADAdam", "GDA-alt"])
+def test_alternating_methods_ask_only_for_needed_losses(name):
+    px, py = make_params()
+    opt = FACTORIES[name](px, py)
+    _, single = game(px, py)
+    asked = []
+    opt.step(lambda player: asked.append(player) or single(player))
+    assert asked == ["x", "y"]
+
+
+def test_step_returns_losses_used():
+    px, py = make_params()
+    opt = O.GDA(px, py, lr=0.1)
+    pair, _ = game(px, py)
+    lx, ly = pair()
+    out = opt.step(pair)
+    assert torch.equal(out[0], lx.detach()) and torch.equal(out[1], ly.detach())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("name", NAMES)
+def test_cuda_matches_cpu(name):
+    a, _ = run(name, 4)
+    b, _ = run(name, 4, device="cuda")
+    assert all(torch.allclose(u, v.cpu(), atol=1e-10) for u, v in zip(a, b))
+
+
+# ------------------------------------------------------------------ validation
+@pytest.mark.parametrize("ctor, match", [
+    (lambda px, py: O.LEAD(px, py, lr=0.0, beta=0.5, alpha=0.1), "lr"),
+    (lambda px, py: O.LEAD(px, py, lr=-1.0, beta=0.5, alpha=0.1), "lr"),
+    (lambda px, py: O.LEAD(px, py, lr=(0.1, -0.1), beta=0.5, alpha=0.1), r"lr \(player y\)"),
+    (lambda px, py: O.LEAD(px, py, lr=0.1, beta=1.0, alpha=0.1), "beta"),
+    (lambda px, py: O.MomentumGDA(px, py, lr=0.1, beta=-1.0), "beta"),
+    (lambda px, py: O.LEAD(px, py, lr=0.1, beta=0.5, alpha=math.nan), "alpha"),
+    (lambda px, py: O.LEADAdam(px, py, lr=0.1, alpha=0.1, eps=0.0), "eps"),
+    (lambda px, py: O.ExtraAdam(px, py, lr=0.1, eps=-1e-8), "eps"),
+    (lambda px, py: O.OptimisticAdam(px, py, lr=0.1, betas=(0.9, 1.0)), r"betas\[1\]"),
+    (lambda px, py: O.LEADAdam(px, py, lr=0.1, alpha=0.1, betas=((0.9, 0.99), (1.5, 0.9))),
+     r"betas \(player y\)\[0\]"),
+    (lambda px, py: O.GDA(px, py, lr=(0.1, 0.2, 0.3)), "lr"),
+    (lambda px, py: O.LEAD(px, py, 0.1, 0.5, 0.1, mixed_mode="fast"), "mixed_mode"),
+    (lambda px, py: O.LEAD(px, py, 0.1, 0.5, 0.1, mixed_source="both"), "mixed_source"),
+    (lambda px, py: O.GDA(px, py, lr=0.1, nonfinite="ignore"), "nonfinite"),
+    (lambda px, py: O.GDA(px, px, lr=0.1), "shared by both players"),
+    (lambda px, py: O.GDA(px + py[:1], py, lr=0.1), "shared by both players"),
+    (lambda px, py: O.GDA([], py, lr=0.1), "params_x is empty"),
+    (lambda px, py: O.GDA([{"params": px, "lr": 0.0}], py, lr=0.1), "lr"),
+    (lambda px, py: O.GDA([{"params": px, "momentum": 0.9}], py, lr=0.1), "momentum"),
+])
+def test_bad_hyperparameters_raise_value_error(ctor, match):
+    px, py = make_params()
+    with pytest.raises(ValueError, match=match):
+        ctor(px, py)
+
+
+def test_bad_params_raise_type_error():
+    px, py = make_params()
+    with pytest.raises(TypeError, match="set"):
+        O.GDA(set(px), py, lr=0.1)
+    with pytest.raises(TypeError, match="single tensor"):
+        O.GDA(px[0], py, lr=0.1)
+    with pytest.raises(TypeError, match="floating point"):
+        O.GDA([torch.zeros(2, dtype=torch.long)], py, lr=0.1)
+    with pytest.raises(TypeError, match="alternating"):
+        O.GDA(px, py, lr=0.1, alternating="yes")
+
+
+@pytest.mark.parametrize("closure, err, match", [
+    (lambda: 1.0, TypeError, r"\(loss_x, loss_y\)"),
+    (lambda: (torch.ones(2), torch.ones(())), ValueError, "loss_x must be a real scalar"),
+    (lambda: (torch.ones(()), "a"), TypeError, "loss_y is str"),
+    (lambda: (torch.ones(()), torch.ones(()), torch.ones(())), TypeError, "length 3"),
+    (lambda a, b: (a, b), TypeError, "takes no argument or one"),
+    ("not callable", TypeError, "closure"),
+])
+def test_bad_closures(closure, err, match):
+    px, py = make_params()
+    opt = O.LEAD(px, py, lr=0.1, beta=0.5, alpha=0.1)
+    with pytest.raises(err, match=match):
+        opt.step(closure)
+
+
+def test_load_state_dict_checks():
+    px, py = make_params()
+    pair, _ = game(px, py)
+    a = O.LEAD(px, py, 0.1, 0.5, 0.1)
+    a.step(pair)
+    with pytest.raises(ValueError, match="alternating"):
+        O.LEAD(px, py, 0.1, 0.5, 0.1, alternating=True).load_state_dict(a.state_dict())
+    with pytest.raises(ValueError, match="saved by LEAD"):
+        O.MomentumGDA(px, py, 0.1, 0.5).load_state_dict(a.state_dict())
+    with pytest.raises(ValueError, match="players"):
+        O.LEAD(py, px, 0.1, 0.5, 0.1).load_state_dict(
+            {**a.state_dict(), "param_groups": a.state_dict()["param_groups"][::-1]})
+
+
+# ------------------------------------------------------------------ non-finite
+def _explosive(px, py, which="both"):
+    """Finite losses whose gradients overflow a float64 step with lr = 1e10."""
+    def lx():
+        s = sum(p.sum() for p in px)
+        return 1e300 * s if which in ("both", "x") else (s * sum(p.sum() for p in py))
+
+    def ly():
+        s = sum(p.sum() for p in py)
+        return 1e300 * s if which in ("both", "y") else (s * sum(p.sum() for p in px))
+    return lambda: (lx(), ly())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_nonfinite_iterates_raise_with_step_number(name):
+    px, py = make_params()
+    opt = FACTORIES[name](px, py)
+    pair, _ = game(px, py)
+    opt.step(pair)
+    opt.step(pair)
+    before = [p.detach().clone() for p in px + py]
+    state_before = copy.deepcopy(opt.state_dict())
+    for g in opt.param_groups:
+        g["lr"] = 1e10
+    with pytest.raises(O.NonFiniteError, match="step 3") as info:
+        opt.step(_explosive(px, py))
+    assert info.value.step == 3 and opt.game_step == 2
+    assert all(torch.equal(a, b) for a, b in zip(before, px + py))
+    sd = opt.state_dict()["state"]
+    for k, st in state_before["state"].items():
+        assert all(torch.equal(v, sd[k][n]) for n, v in st.items())
+
+
+@pytest.mark.parametrize("name", ["LEAD-alt", "LEADAdam", "GDA-alt"])
+def test_alternating_rollback_restores_first_player(name):
+    """x's update is finite and committed; y's explodes: x is restored too."""
+    px, py = make_params()
+    opt = FACTORIES[name](px, py)
+    before = [p.detach().clone() for p in px + py]
+    for g in opt.param_groups:
+        if g["player"] == "y":
+            g["lr"] = 1e10
+    with pytest.raises(O.NonFiniteError, match=r"step 1"):
+        opt.step(_explosive(px, py, which="y"))
+    assert all(torch.equal(a, b) for a, b in zip(before, px + py))
+    assert opt.game_step == 0
+
+
+def test_nonfinite_flag_mode_skips_and_records():
+    px, py = make_params()
+    opt = O.LEAD(px, py, lr=0.1, beta=0.5, alpha=0.1, nonfinite="flag")
+    pair, _ = game(px, py)
+    opt.step(pair)
+    before = [p.detach().clone() for p in px + py]
+    with pytest.warns(RuntimeWarning, match="step 2"):
+        assert opt.step(lambda: (torch.tensor(math.inf), torch.tensor(0.0))) is None
+    assert opt.nonfinite_steps == [2] and opt.game_step == 1
+    assert all(torch.equal(a, b) for a, b in zip(before, px + py))
+    opt.step(pair)
+    assert opt.game_step == 2
+    assert O.LEAD(px, py, 0.1, 0.5, 0.1).load_state_dict(opt.state_dict()) is None
+
+
+def test_nonfinite_loss_raises():
+    px, py = make_params()
+    opt = O.GDA(px, py, lr=0.1)
+    with pytest.raises(O.NonFiniteError, match="non-finite loss_y .* step 1"):
+        opt.step(lambda: (torch.tensor(1.0), torch.tensor(math.nan)))
