@@ -17,9 +17,10 @@ from .forces import (CHARGE_CONVENTIONS, Curl, Force, ForceSum, Friction, Magnet
 from .energy import (ENERGY_NAMES, Energy, FunctionEnergy, HamiltonianEnergy, KineticEnergy,
                      LeadEnergy, energy_from_name, quadratic_parameters)
 from .game import Game, ZeroSumGame
-from .lyapunov import (CertifiedRate, EnergyReport, EnergyTrace, Thm1Setting, certified_rate,
-                       energy_rate, phase_states_from_iterates, thm1_rate, thm1_setting, track_energy,
-                       track_iterates, verify_energy, verify_iterates)
+from .lyapunov import (CertifiedRate, EnergyReport, EnergyTrace, Thm1Certificate, Thm1Setting,
+                       certified_rate, energy_rate, phase_states_from_iterates,
+                       thm1_certificate, thm1_rate, thm1_setting, track_energy, track_iterates,
+                       verify_energy, verify_iterates)
 
 __all__ = [
     "Game", "ZeroSumGame", "GAMES", "make_game", "bilinear", "quadratic", "coop_adversarial",
@@ -29,5 +30,6 @@ __all__ = [
     "Energy", "LeadEnergy", "KineticEnergy", "HamiltonianEnergy", "FunctionEnergy",
     "ENERGY_NAMES", "energy_from_name", "quadratic_parameters", "EnergyTrace", "EnergyReport",
     "CertifiedRate", "Thm1Setting", "track_energy", "track_iterates", "verify_energy",
-    "verify_iterates", "certified_rate", "energy_rate", "thm1_rate", "thm1_setting", "phase_states_from_iterates",
+    "verify_iterates", "certified_rate", "energy_rate", "thm1_rate", "thm1_setting",
+    "thm1_certificate", "Thm1Certificate", "phase_states_from_iterates",
 ]

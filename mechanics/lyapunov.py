@@ -14,7 +14,8 @@
   and M the Jacobian of the vector field, both by autograd.
 - :func:`thm1_rate` (LEAD eq. 17 / 43) and :func:`thm1_setting`, which checks that a
   particle is the setting of Thm. 1 (quadratic game, Curl + Magnetic + Friction with eq.
-  7's charge convention, unit mass).
+  7's charge convention, unit mass); :func:`thm1_certificate` compares Thm. 1's rate with
+  the certified rate of its energy.
 
 Dynamics are assumed autonomous (``Particle`` and ``GradientFlow`` are): the vector field
 is evaluated at the first saved time for every sample.
@@ -317,6 +318,39 @@ def certified_rate(dynamics: Dynamics, energy, probes: int = 4, seed: int = 0) -
     return CertifiedRate(rate=float(w[0]), witness=c + direction, P=P, M=M, center=c, tol=tol)
 
 
+def _certifies(cert: CertifiedRate, rho: float) -> bool:
+    """Whether the certified rate reaches ``rho``, within the eigen-solver's error."""
+    return bool(cert.rate >= rho - cert.tol)
+
+
+@dataclass(frozen=True)
+class Thm1Certificate:
+    """Thm. 1's claimed rate beside the exact certified rate of its energy, for one particle.
+
+    ``certified`` is ``certified_rate >= thm1_rate`` (within the eigen-solver's error):
+    whether ``dE/dt <= -rho E`` really holds at every state for Thm. 1's rho. ``witness``
+    is the state where ``dE/dt / E`` is largest (``= -certified_rate``).
+    """
+
+    thm1_rate: float
+    certified_rate: float
+    certified: bool
+    q_matches: bool
+    witness: torch.Tensor
+
+
+def thm1_certificate(particle, form: str = "eq37") -> Thm1Certificate:
+    """Check Thm. 1 on ``particle`` exactly: its rho (eq. 43) against the certified rate of
+    the LEAD energy (eq. 37, or eq. 16's typo form). Raises ``ValueError`` outside Thm. 1's
+    setting (see :func:`thm1_setting`)."""
+    setting = thm1_setting(particle)
+    cert = certified_rate(particle, setting.energy(form))
+    rho = setting.rate
+    return Thm1Certificate(thm1_rate=rho, certified_rate=cert.rate,
+                           certified=_certifies(cert, rho),
+                           q_matches=setting.q_matches, witness=cert.witness)
+
+
 # ------------------------------------------------------------------ the report
 @dataclass
 class EnergyReport:
@@ -444,7 +478,7 @@ def verify_energy(dynamics: Dynamics, energy, trajectory, bound_rate: Optional[f
             if cert.rate < -cert.tol and not rep.growth_found:
                 rep.growth_found, rep.growth_state = True, rep.certified_witness
             if rep.thm1_rate is not None and isinstance(energy, LeadEnergy):
-                rep.bound_certified = bool(cert.rate >= rep.thm1_rate - cert.tol)
+                rep.bound_certified = _certifies(cert, rep.thm1_rate)
     return rep
 
 
