@@ -1,0 +1,460 @@
+"""One training loop for every game optimizer: :func:`train` with a :class:`TrainConfig`.
+
+An iteration draws one real batch, one latent batch ``z`` (and, for WGAN-GP, one ``eps``),
+then calls ``opt.step(closure)`` once; ``closure(player)`` recomputes ``G(z)`` and returns
+that player's loss (:mod:`gans.losses`), ``closure()`` the pair -- the contract of the
+optimizers issue, with ``x`` = generator and ``y`` = discriminator. Every call within one
+step sees the same batch, so extragradient-type methods evaluate one game.
+
+``n_dis > 1``: before the joint step, the discriminator takes ``n_dis - 1`` steps alone
+(fresh batches each): with the optimizer's own ``step_player`` when it has one (the Adam
+baselines of :mod:`gans.adam`), otherwise with a separate ``torch.optim.Adam`` over the
+discriminator (its learning rate and betas).
+
+Reproducibility: the model initialisation uses the global RNG seeded with ``seed``; data,
+latents and ``eps`` come from their own ``torch.Generator`` objects; evaluation runs under a
+forked RNG with its own seed. A checkpoint holds the models, the EMA generator, the
+optimizer state, every generator's state and the global RNG states, so a resumed run ends
+with the same parameters as an uninterrupted one.
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import dataclasses
+import inspect
+import io
+import json
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import data as gdata
+from .adam import AlternatingAdam, SimultaneousAdam, player_loss
+from .losses import get_loss
+from .models import build_models
+
+CHECKPOINT = "checkpoint.pt"
+
+
+# ---------------------------------------------------------------------------- tasks
+@dataclass(frozen=True)
+class Task:
+    kind: str            #: "mixture" or "image"
+    model: str           #: default model
+    loss: str            #: default loss
+    lr: tuple            #: default (lr_g, lr_d)
+    betas: tuple         #: default Adam betas
+    alpha: tuple         #: default LEAD alpha (generator, discriminator)
+
+
+_IMG = dict(kind="image", loss="non-saturating", lr=(2e-4, 1e-4), betas=(0.5, 0.99), alpha=(0.0, 0.3))
+_MIX = dict(kind="mixture", loss="saturating", lr=(2e-4, 1e-4), betas=(0.5, 0.99), alpha=(0.0, 0.3))
+#: task name -> defaults. Images: LEAD App. I.2 (lr 2e-4 / 1e-4, betas (0.5, 0.99),
+#: alpha_g = 0, alpha_d = 0.3, non-saturating loss); mixtures: the same optimizer settings
+#: (App. I.1 gives none), saturating (zero-sum) loss as in FR Sec. 6.2.1.
+TASKS = {"8gaussians": Task(model="mlp", **_MIX), "mog1d": Task(model="fr-mlp", **_MIX),
+         "grid": Task(model="fr-mlp", **_MIX), "digits": Task(model="dcgan", **_IMG),
+         "mnist": Task(model="dcgan", **_IMG), "cifar10": Task(model="dcgan", **_IMG)}
+
+MIXTURES = {"8gaussians": gdata.eight_gaussians, "mog1d": gdata.mog1d, "grid": gdata.grid2d}
+
+#: CLI name -> optimizers.<class name> (game optimizers) or a local Adam baseline.
+OPTIMIZERS = {"lead-adam": "LEADAdam", "lead": "LEAD", "gda": "GDA", "extra-adam": "ExtraAdam",
+              "optimistic-adam": "OptimisticAdam", "co": "CO", "sga": "SGA", "cgd": "CGD",
+              "fr": "FR", "adam": SimultaneousAdam, "adam-alt": AlternatingAdam}
+
+#: hyperparameters a GAN run needs that differ from the optimizer's own defaults (``--hyper``
+#: overrides): FR App. D.2/D.4 -- 10 CG iterations, RMSprop preconditioning, Levenberg-
+#: Marquardt damping (initial lambda 0.1: our choice, the paper gives none); CGD: 10 CG steps.
+OPTIMIZER_DEFAULTS = {"fr": {"cg_max_iter": 10, "preconditioner": "rmsprop", "damping": 0.1,
+                             "adaptive_damping": True},
+                      "cgd": {"cg_max_iter": 10}}
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run. ``None`` means "the task's / model's default"."""
+
+    task: str = "8gaussians"
+    optimizer: str = "lead-adam"
+    iters: int = 1000
+    model: str | None = None
+    loss: str | None = None
+    batch_size: int = 128
+    lr_g: float | None = None
+    lr_d: float | None = None
+    alpha_g: float | None = None
+    alpha_d: float | None = None
+    betas: tuple | None = None
+    beta: float | None = None          #: heavy-ball momentum of LEAD (Algorithm 1)
+    hyper: dict = field(default_factory=dict)  #: extra optimizer hyperparameters
+    n_dis: int = 1
+    ema: float = 0.0
+    seed: int = 0
+    width: int | None = None
+    z_dim: int | None = None
+    gp_weight: float = 10.0
+    device: str = "auto"
+    data_dir: str | None = None
+    out: str | None = None
+    checkpoint_every: int = 0
+    eval_every: int = 0
+    eval_samples: int = 2500
+    log_every: int = 10
+    progress: bool = True
+    fid_features: str = "auto"         #: auto | classifier | inception | none | PATH (TorchScript)
+    inception_weights: str | None = None
+    classifier_cache: str | None = None
+
+    def resolved(self) -> "TrainConfig":
+        """A copy with task defaults filled in and every field validated."""
+        if self.task not in TASKS:
+            raise ValueError(f"unknown task {self.task!r}; choose one of {', '.join(TASKS)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        t = TASKS[self.task]
+        c = dataclasses.replace(self, hyper=dict(self.hyper))
+        c.model = c.model or t.model
+        c.loss = c.loss or t.loss
+        c.lr_g = t.lr[0] if c.lr_g is None else c.lr_g
+        c.lr_d = t.lr[1] if c.lr_d is None else c.lr_d
+        c.alpha_g = t.alpha[0] if c.alpha_g is None else c.alpha_g
+        c.alpha_d = t.alpha[1] if c.alpha_d is None else c.alpha_d
+        c.betas = tuple(t.betas if c.betas is None else c.betas)
+        for name in ("iters", "batch_size", "n_dis", "eval_samples", "log_every"):
+            if getattr(c, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(c, name)}")
+        for name in ("checkpoint_every", "eval_every"):
+            if getattr(c, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(c, name)}")
+        for name in ("lr_g", "lr_d"):
+            if not (getattr(c, name) > 0 and math.isfinite(getattr(c, name))):
+                raise ValueError(f"{name} must be positive and finite, got {getattr(c, name)}")
+        if not 0.0 <= c.ema < 1.0:
+            raise ValueError(f"ema must lie in [0, 1) (0: no EMA), got {c.ema}")
+        if t.kind == "image" and self.task in ("cifar10", "mnist") and not c.data_dir:
+            raise ValueError(f"task {self.task!r} reads its files from a directory: give data_dir "
+                             "(--data DIR); nothing is downloaded")
+        return c
+
+
+def select_device(name: str) -> torch.device:
+    """``auto``: CUDA when present, else CPU. ``cuda`` without CUDA is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError("device 'cuda' requested but CUDA is not available on this machine")
+        return torch.device(name)
+    raise ValueError(f"device must be auto, cpu or cuda, got {name!r}")
+
+
+# ----------------------------------------------------------------------- data setup
+def load_task_data(cfg: TrainConfig):
+    """``(mixture or None, images or None, labels or None, data_shape)``."""
+    if cfg.task in MIXTURES:
+        mix = MIXTURES[cfg.task]()
+        return mix, None, None, (mix.dim,)
+    size = 32 if cfg.model in ("dcgan", "resnet") else None
+    if cfg.task == "digits":
+        images, labels = gdata.load_digits_images(size)
+    elif cfg.task == "mnist":
+        images, labels = gdata.read_mnist(cfg.data_dir, "train", size)
+    else:
+        images, labels = gdata.read_cifar10(cfg.data_dir, "train")
+        images = gdata.resize(images, size)
+    return None, images, labels, tuple(images.shape[1:])
+
+
+def build_optimizer(cfg: TrainConfig, G, D):
+    """The optimizer named ``cfg.optimizer`` over (generator, discriminator) parameters.
+    Hyperparameters go as pairs ``(generator, discriminator)``; a flag the optimizer does
+    not take is an error (``alpha`` and ``beta`` only when set explicitly or accepted)."""
+    entry = OPTIMIZERS[cfg.optimizer]
+    if isinstance(entry, str):
+        import optimizers
+        cls = getattr(optimizers, entry, None)
+        if cls is None:
+            raise ValueError(f"optimizer {cfg.optimizer!r} is not available: optimizers.{entry} "
+                             "does not exist (yet) in this installation")
+    else:
+        cls = entry
+    params = inspect.signature(cls).parameters
+    takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    kw = {"lr": (cfg.lr_g, cfg.lr_d)}
+    optional = {"betas": cfg.betas, "alpha": (cfg.alpha_g, cfg.alpha_d)}
+    if cfg.beta is not None:
+        optional["beta"] = cfg.beta
+    for name, value in optional.items():
+        if name in params:
+            kw[name] = value
+    if cfg.beta is not None and "beta" not in params:
+        raise ValueError(f"optimizer {cfg.optimizer!r} takes no momentum beta")
+    for name, value in {**OPTIMIZER_DEFAULTS.get(cfg.optimizer, {}), **cfg.hyper}.items():
+        if name not in params and not takes_kwargs:
+            raise ValueError(f"optimizer {cfg.optimizer!r} takes no hyperparameter {name!r} "
+                             f"(it takes: {', '.join(p for p in params if p not in ('params_x', 'params_y'))})")
+        kw[name] = value
+    missing = [n for n, p in params.items() if p.default is p.empty and n not in kw
+               and n not in ("params_x", "params_y") and p.kind is not p.VAR_KEYWORD]
+    if missing:
+        raise ValueError(f"optimizer {cfg.optimizer!r} needs {', '.join(missing)} "
+                         f"(CLI: {', '.join('--' + m.replace('_', '-') for m in missing)} or --hyper)")
+    try:
+        return cls(list(G.parameters()), list(D.parameters()), **kw)
+    except TypeError as err:
+        raise ValueError(f"cannot build optimizer {cfg.optimizer!r}: {err}") from None
+
+
+# ------------------------------------------------------------------------ RNG state
+def _rng_state() -> dict:
+    np_state = np.random.get_state()
+    return {"torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), int(np_state[2]),
+                      int(np_state[3]), float(np_state[4])],
+            "python": [random.getstate()[0], list(random.getstate()[1]), random.getstate()[2]]}
+
+
+def _set_rng_state(s: dict) -> None:
+    torch.set_rng_state(s["torch"])
+    if s["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(s["cuda"])
+    n = s["numpy"]
+    np.random.set_state((n[0], n[1].numpy().astype(np.uint32), n[2], n[3], n[4]))
+    p = s["python"]
+    random.setstate((p[0], tuple(p[1]), p[2]))
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2 ** 32)
+    torch.manual_seed(seed)
+
+
+# --------------------------------------------------------------------------- result
+@dataclass
+class TrainResult:
+    config: TrainConfig
+    G: torch.nn.Module
+    D: torch.nn.Module
+    G_ema: torch.nn.Module | None
+    summary: dict
+    history: list
+
+
+# ---------------------------------------------------------------------------- train
+class _Run:
+    """The state of one run: models, optimizer, samplers, generators, history."""
+
+    def __init__(self, cfg: TrainConfig, device: torch.device):
+        self.cfg, self.device = cfg, device
+        self.mixture, self.images, self.labels, shape = load_task_data(cfg)
+        seed_everything(cfg.seed)
+        G, D, self.z_dim = build_models(cfg.model, shape, cfg.z_dim, cfg.width)
+        self.G, self.D = G.to(device), D.to(device)
+        self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if cfg.ema > 0 else None
+        self.opt = build_optimizer(cfg, self.G, self.D)
+        self.dis_opt = None
+        if cfg.n_dis > 1 and not hasattr(self.opt, "step_player"):
+            self.dis_opt = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
+        self.loss = get_loss(cfg.loss, **({"lam": cfg.gp_weight} if cfg.loss == "wgan-gp" else {}))
+        if self.mixture is not None:
+            self.sampler = gdata.MixtureSampler(self.mixture, cfg.batch_size, cfg.seed + 1)
+        else:
+            self.sampler = gdata.TensorSampler(self.images, cfg.batch_size, cfg.seed + 1)
+        self.noise = torch.Generator().manual_seed(cfg.seed + 2)
+        self.iteration, self.history, self.train_seconds = 0, [], 0.0
+        self.last = {"x": float("nan"), "y": float("nan")}
+
+    # ---- one step
+    def batch(self):
+        real = self.sampler.next().to(self.device)
+        z = torch.randn(self.cfg.batch_size, self.z_dim, generator=self.noise).to(self.device)
+        eps = torch.rand(self.cfg.batch_size, generator=self.noise).to(self.device) \
+            if self.cfg.loss == "wgan-gp" else None
+        return real, z, eps
+
+    def closure_for(self, real, z, eps):
+        def closure(player):
+            out = self.loss(self.D, real, self.G(z), player, eps)
+            self.last[player] = float(out.detach())
+            return out
+        return closure
+
+    def step(self) -> None:
+        for _ in range(self.cfg.n_dis - 1):
+            closure = self.closure_for(*self.batch())
+            if self.dis_opt is None:
+                self.opt.step_player("y", closure)
+            else:
+                self.dis_opt.zero_grad()
+                player_loss(closure, "y").backward()
+                self.dis_opt.step()
+                self.G.zero_grad(set_to_none=True)
+        self.opt.step(self.closure_for(*self.batch()))
+        if self.G_ema is not None:
+            with torch.no_grad():
+                for pe, p in zip(self.G_ema.parameters(), self.G.parameters()):
+                    pe.lerp_(p, 1.0 - self.cfg.ema)
+                for be, b in zip(self.G_ema.buffers(), self.G.buffers()):
+                    be.copy_(b)
+        self.iteration += 1
+
+    # ---- checkpoints
+    def state_dict(self) -> dict:
+        return {"format": 1, "config": _config_key(self.cfg), "iteration": self.iteration,
+                "G": self.G.state_dict(), "D": self.D.state_dict(),
+                "G_ema": None if self.G_ema is None else self.G_ema.state_dict(),
+                "opt": self.opt.state_dict(),
+                "dis_opt": None if self.dis_opt is None else self.dis_opt.state_dict(),
+                "sampler": self.sampler.state_dict(), "noise": self.noise.get_state(),
+                "rng": _rng_state(), "history": self.history, "train_seconds": self.train_seconds}
+
+    def load_state_dict(self, s: dict) -> None:
+        if s.get("format") != 1:
+            raise ValueError("checkpoint has an unknown format")
+        if s["config"] != _config_key(self.cfg):
+            diff = sorted(k for k in s["config"] if s["config"][k] != _config_key(self.cfg).get(k))
+            raise ValueError(f"checkpoint was made with other settings ({', '.join(diff)} differ); "
+                             "resume with the same settings or use another --out")
+        self.G.load_state_dict(s["G"])
+        self.D.load_state_dict(s["D"])
+        if self.G_ema is not None:
+            self.G_ema.load_state_dict(s["G_ema"])
+        self.opt.load_state_dict(s["opt"])
+        if self.dis_opt is not None:
+            self.dis_opt.load_state_dict(s["dis_opt"])
+        self.sampler.load_state_dict(s["sampler"])
+        self.noise.set_state(s["noise"])
+        _set_rng_state(s["rng"])
+        self.iteration, self.history = int(s["iteration"]), list(s["history"])
+        self.train_seconds = float(s["train_seconds"])
+
+    def save_checkpoint(self, path: Path) -> None:
+        from gamemech.cli.common import atomic_write_bytes
+        buf = io.BytesIO()
+        torch.save(self.state_dict(), buf)
+        atomic_write_bytes(path, buf.getvalue())
+
+
+_NOT_IN_KEY = ("iters", "out", "progress", "checkpoint_every", "eval_every", "eval_samples",
+               "log_every", "device", "data_dir", "fid_features", "inception_weights",
+               "classifier_cache")
+
+
+def _config_key(cfg: TrainConfig) -> dict:
+    """The settings a checkpoint must agree with (those that change the iterates)."""
+    d = dataclasses.asdict(cfg)
+    key = {k: v for k, v in d.items() if k not in _NOT_IN_KEY}
+    key["betas"] = list(key["betas"])
+    key["hyper"] = json.dumps(key["hyper"], sort_keys=True)
+    return key
+
+
+def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
+    """Train; write ``metrics.csv``, ``metrics.json``, ``samples.png`` and checkpoints to
+    ``cfg.out`` (when given). ``resume``: continue from ``cfg.out/checkpoint.pt``."""
+    from .evaluate import Evaluator
+    from .report import write_csv, write_json, write_samples_plot
+
+    cfg = cfg.resolved()
+    device = select_device(cfg.device)
+    out = Path(cfg.out) if cfg.out else None
+    if (resume or cfg.checkpoint_every) and out is None:
+        raise ValueError("checkpoints need an output directory (out)")
+    run = _Run(cfg, device)
+    resumed_from = None
+    if resume:
+        ckpt = out / CHECKPOINT
+        if not ckpt.is_file():
+            raise ValueError(f"nothing to resume: {ckpt} does not exist")
+        try:
+            state = torch.load(ckpt, weights_only=True, map_location=device)
+        except Exception as err:  # a damaged or foreign file
+            raise ValueError(f"cannot read checkpoint {ckpt}: {err}") from None
+        run.load_state_dict(state)
+        resumed_from = run.iteration
+        if run.iteration > cfg.iters:
+            raise ValueError(f"checkpoint is at iteration {run.iteration}, beyond iters={cfg.iters}")
+    evaluator = Evaluator(cfg, run)
+
+    bar = None
+    if cfg.progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=cfg.iters, initial=run.iteration, desc=f"{cfg.task}/{cfg.optimizer}",
+                   dynamic_ncols=True, leave=False)
+    start_iter, t_start, diverged_at = run.iteration, time.perf_counter(), None
+    while run.iteration < cfg.iters:
+        t0 = time.perf_counter()
+        run.G.train()
+        run.D.train()
+        try:
+            run.step()
+        except FloatingPointError as err:  # includes optimizers.NonFiniteError
+            diverged_at = run.iteration + 1
+            run.history.append({"iter": diverged_at, "loss_g": run.last["x"],
+                                "loss_d": run.last["y"], "diverged": str(err)})
+            break
+        run.train_seconds += time.perf_counter() - t0
+        it = run.iteration
+        row = None
+        if it % cfg.log_every == 0 or it == cfg.iters:
+            row = {"iter": it, "loss_g": run.last["x"], "loss_d": run.last["y"],
+                   "seconds": round(run.train_seconds, 4)}
+        if cfg.eval_every and it % cfg.eval_every == 0 and it != cfg.iters:
+            row = row or {"iter": it, "loss_g": run.last["x"], "loss_d": run.last["y"],
+                          "seconds": round(run.train_seconds, 4)}
+            row.update(evaluator.evaluate())
+            if out is not None:
+                write_samples_plot(evaluator, out / f"samples_{it:07d}.png")
+        if row is not None:
+            run.history.append(row)
+        if bar is not None:
+            bar.update(1)
+            if row is not None:
+                bar.set_postfix(loss_g=f"{run.last['x']:.3g}", loss_d=f"{run.last['y']:.3g}")
+        if cfg.checkpoint_every and it % cfg.checkpoint_every == 0 and it != cfg.iters:
+            run.save_checkpoint(out / CHECKPOINT)
+            write_csv(run.history, out / "metrics.csv")
+        if not (math.isfinite(run.last["x"]) and math.isfinite(run.last["y"])):
+            diverged_at = it
+            break
+    if bar is not None:
+        bar.close()
+    wall = time.perf_counter() - t_start
+    final = evaluator.evaluate()
+    if not run.history or run.history[-1]["iter"] != run.iteration:
+        run.history.append({"iter": run.iteration, "loss_g": run.last["x"], "loss_d": run.last["y"],
+                            "seconds": round(run.train_seconds, 4)})
+    run.history[-1].update(final)
+    done_here = run.iteration - start_iter
+    summary = {"task": cfg.task, "model": cfg.model, "optimizer": cfg.optimizer, "loss": cfg.loss,
+               "iters": run.iteration, "seed": cfg.seed, "device": str(device),
+               "batch_size": cfg.batch_size, "n_dis": cfg.n_dis, "ema": cfg.ema,
+               "lr": [cfg.lr_g, cfg.lr_d], "alpha": [cfg.alpha_g, cfg.alpha_d],
+               "betas": list(cfg.betas), "width": cfg.width, "resumed_from": resumed_from,
+               "seconds_per_iter": (run.train_seconds - (state["train_seconds"] if resume else 0.0))
+               / done_here if done_here else None,
+               "wall_seconds": round(wall, 3), "diverged_at": diverged_at, "loss_g": run.last["x"], "loss_d": run.last["y"],
+               **final}
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        write_csv(run.history, out / "metrics.csv")
+        summary["files"] = {"csv": str(out / "metrics.csv"), "json": str(out / "metrics.json"),
+                            "samples": str(out / "samples.png")}
+        if cfg.checkpoint_every:
+            run.save_checkpoint(out / CHECKPOINT)
+            summary["files"]["checkpoint"] = str(out / CHECKPOINT)
+        write_samples_plot(evaluator, out / "samples.png")
+        write_json(summary, out / "metrics.json")
+    return TrainResult(cfg, run.G, run.D, run.G_ema, summary, run.history)
