@@ -6,14 +6,20 @@
 - :func:`derive`: the two-step rule of a scheme, symbolically (sympy), as a
   :class:`DerivedRule`; :class:`UpdateRule`: its numeric form (the optimizers' input).
 - :func:`iterate`, :func:`rule_step`: run a rule on a game in discrete time.
+- :func:`spectrum`, :func:`step_jacobian`, :data:`METHODS`: eigenvalues of optimizers'
+  step maps (Thm. 2); :func:`tune`: minimise the spectral radius.
 """
 from .derive import DerivedRule, derive
 from .discrete import iterate, rule_step
 from .rule import UpdateRule
 from .schemes import SCHEMES, Scheme, get_scheme
+from .spectral import (METHODS, Method, Spectrum, lead_formula_eigenvalues, register_method,
+                       spectrum, step_jacobian)
 from .simulate import (BACKENDS, SCIPY_METHODS, TORCHDIFFEQ_METHODS, simulate)
 from .trajectory import Trajectory
+from .tuning import TuningResult, tune
 
 __all__ = ["simulate", "Trajectory", "BACKENDS", "SCIPY_METHODS", "TORCHDIFFEQ_METHODS",
            "UpdateRule", "Scheme", "SCHEMES", "get_scheme", "derive", "DerivedRule",
-           "iterate", "rule_step"]
+           "iterate", "rule_step", "spectrum", "step_jacobian", "Spectrum", "METHODS", "Method",
+           "register_method", "lead_formula_eigenvalues", "tune", "TuningResult"]
