@@ -34,6 +34,8 @@ from gamemech.cli.common import atomic_write_bytes, save_figure
 GAMES = {"g1": mechanics.fr_g1, "g2": mechanics.fr_g2, "g3": mechanics.fr_g3}
 METHODS = ("GDA", "OGDA", "EG", "SGA", "CO", "FR", "LEAD")
 DIVERGED = 1e4   # |z| beyond this counts as divergence (the run stops)
+SHORT = {"converged to origin": "converged", "diverged": "diverged",
+         "did not converge": "not converged"}
 
 
 def make_optimizer(name, px, py, lr, lead_beta, lead_alpha):
@@ -121,7 +123,7 @@ def plot(record, trajs, path):
         for m, rec in record["games"][gname]["methods"].items():
             zs = trajs[(gname, m)]
             zs = zs[np.all(np.abs(zs) < 2 * r, axis=1)]
-            ax.plot(zs[:, 0], zs[:, 1], lw=1.2, label=f"{m} ({rec['status'].split()[0]})")
+            ax.plot(zs[:, 0], zs[:, 1], lw=1.2, label=f"{m} ({SHORT[rec['status']]})")
         ax.plot(*s, "r^", ms=8)
         ax.plot(0, 0, "k*", ms=8)
         lm = record["games"][gname]["origin"]["local_minimax"]
