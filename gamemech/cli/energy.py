@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import math
 
-from mechanics import ENERGY_NAMES, energy_from_name, thm1_setting, verify_energy
+from mechanics import ENERGY_NAMES, Particle, energy_from_name, thm1_setting, verify_energy
 from mechanics.energy import LEAD_FORMS
 
-from .common import CLIError, add_force_arguments, add_game_arguments, finite_float, save_figure
+from .common import (CLIError, add_force_arguments, add_game_arguments, finite_float,
+                     forces_from_args, game_from_args, save_figure)
 from .simulate import add_solver_arguments, add_state_arguments, run_simulation
 
 
@@ -38,7 +39,17 @@ def _energy(args, dyn):
     return setting.energy(args.lead_form)
 
 
+def _check_before_simulating(args) -> None:
+    """Refuse an energy that does not fit the game and forces before integrating."""
+    try:
+        dyn = Particle(game_from_args(args), forces_from_args(args), mass=args.mass)
+    except ValueError as err:
+        raise CLIError(str(err)) from None
+    _energy(args, dyn)
+
+
 def run(args) -> int:
+    _check_before_simulating(args)
     game, dyn, traj = run_simulation(args)
     energy = _energy(args, dyn)
     try:
