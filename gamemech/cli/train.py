@@ -1,0 +1,161 @@
+"""``gamemech train``: train a GAN of the LEAD / Follow-the-Ridge experiments with any game
+optimizer and write samples, a metrics CSV/JSON and checkpoints (:mod:`gans.train`)."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from .common import CLIError, finite_float
+
+
+def _int_at_least(name, lo):
+    def convert(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
+        if v < lo:
+            raise argparse.ArgumentTypeError(f"{name} must be >= {lo}, got {v}")
+        return v
+    return convert
+
+
+def _positive_int(name):
+    return _int_at_least(name, 1)
+
+
+def _nonneg_int(name):
+    return _int_at_least(name, 0)
+
+
+def parse_hyper(items) -> dict:
+    """``KEY=VALUE`` pairs; values are read as JSON (numbers, true/false, lists), else strings."""
+    out = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise CLIError(f"--hyper expects KEY=VALUE, got {item!r}")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        out[key.strip().replace("-", "_")] = tuple(value) if isinstance(value, list) else value
+    return out
+
+
+def _pair(args, both, g, d):
+    """``--lr`` sets both players; ``--lr-g`` / ``--lr-d`` override one."""
+    v = getattr(args, both)
+    return (getattr(args, g) if getattr(args, g) is not None else v,
+            getattr(args, d) if getattr(args, d) is not None else v)
+
+
+def config_from_args(args):
+    from gans.train import TrainConfig
+    lr_g, lr_d = _pair(args, "lr", "lr_g", "lr_d")
+    alpha_g, alpha_d = _pair(args, "alpha", "alpha_g", "alpha_d")
+    betas = None
+    if args.beta1 is not None or args.beta2 is not None:
+        from gans.train import TASKS
+        default = TASKS[args.task].betas
+        betas = (default[0] if args.beta1 is None else args.beta1,
+                 default[1] if args.beta2 is None else args.beta2)
+    return TrainConfig(
+        task=args.task, optimizer=args.optimizer, iters=args.iters, model=args.model, loss=args.loss,
+        batch_size=args.batch_size, lr_g=lr_g, lr_d=lr_d, alpha_g=alpha_g, alpha_d=alpha_d,
+        betas=betas, beta=args.beta, hyper=parse_hyper(args.hyper), n_dis=args.n_dis, ema=args.ema,
+        seed=args.seed, width=args.width, z_dim=args.z_dim, gp_weight=args.gp_weight,
+        device=args.device, data_dir=args.data, out=args.out, checkpoint_every=args.checkpoint_every,
+        eval_every=args.eval_every, eval_samples=args.eval_samples, log_every=args.log_every,
+        progress=not args.no_progress, fid_features=args.fid_features,
+        inception_weights=args.inception_weights, classifier_cache=args.classifier_cache)
+
+
+def run(args) -> int:
+    from gans.data import DataFormatError
+    from gans.train import train
+    if args.task in ("cifar10", "mnist") and not args.data:
+        raise CLIError(f"--task {args.task} reads the dataset's files from a directory: "
+                       "give --data DIR (nothing is downloaded)")
+    if args.device.startswith("cuda"):
+        import torch
+        if not torch.cuda.is_available():
+            raise CLIError("--device cuda: CUDA is not available on this machine (use auto or cpu)")
+    try:
+        result = train(config_from_args(args), resume=args.resume)
+    except (ValueError, TypeError, DataFormatError) as err:
+        raise CLIError(str(err)) from None
+    s = result.summary
+    if args.json:
+        from gans.report import _clean
+        print(json.dumps(_clean(s)))
+    else:
+        if "modes_covered" in s:
+            quality = f"modes covered {s['modes_covered']}/{s['n_modes']}, high-quality {s['hq_fraction']:.3f}"
+        else:
+            fid = "n/a" if s.get("fid") is None else f"{s['fid']:.3f}"
+            quality = f"FID ({s.get('fid_features') or 'no features'}) {fid}"
+        spi = s["seconds_per_iter"]
+        print(f"{s['task']} / {s['optimizer']}: {s['iters']} iterations"
+              f"{' (diverged at %d)' % s['diverged_at'] if s['diverged_at'] else ''}; {quality}; "
+              f"{'%.4g s/iter' % spi if spi is not None else 'no new iterations'}"
+              f"{'; files in ' + args.out if args.out else ''}")
+    return 0
+
+
+def register(sub) -> None:
+    from gans.losses import LOSSES
+    from gans.models import MODELS
+    from gans.train import OPTIMIZERS, TASKS
+    p = sub.add_parser("train", help="train a GAN with a game optimizer (LEAD App. H-I, FR Sec. 6.2)",
+                       description="Train a GAN with a game optimizer; write metrics.csv, "
+                                   "metrics.json, samples.png (and checkpoint.pt) to --out.")
+    p.add_argument("--task", required=True, choices=list(TASKS))
+    p.add_argument("--optimizer", default="lead-adam", choices=list(OPTIMIZERS),
+                   help="game optimizer (default lead-adam); adam = simultaneous Adam, "
+                        "adam-alt = alternating Adam (generator first)")
+    p.add_argument("--model", default=None, choices=list(MODELS), help="default: the task's")
+    p.add_argument("--loss", default=None, choices=list(LOSSES),
+                   help="default: saturating for mixtures, non-saturating for images")
+    p.add_argument("--iters", type=_positive_int("--iters"), required=True)
+    p.add_argument("--out", default=None, metavar="DIR", help="output directory")
+    p.add_argument("--data", default=None, metavar="DIR", help="dataset directory (cifar10, mnist)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.pt")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    h = p.add_argument_group("hyperparameters (None: the task's defaults, LEAD App. I)")
+    h.add_argument("--lr", type=finite_float("--lr", 0.0, strict=True), default=None)
+    h.add_argument("--lr-g", type=finite_float("--lr-g", 0.0, strict=True), default=None)
+    h.add_argument("--lr-d", type=finite_float("--lr-d", 0.0, strict=True), default=None)
+    h.add_argument("--alpha", type=finite_float("--alpha"), default=None,
+                   help="LEAD coupling alpha for both players")
+    h.add_argument("--alpha-g", type=finite_float("--alpha-g"), default=None)
+    h.add_argument("--alpha-d", type=finite_float("--alpha-d"), default=None)
+    h.add_argument("--beta1", type=finite_float("--beta1"), default=None)
+    h.add_argument("--beta2", type=finite_float("--beta2"), default=None)
+    h.add_argument("--beta", type=finite_float("--beta"), default=None, help="LEAD momentum beta")
+    h.add_argument("--hyper", action="append", metavar="KEY=VALUE",
+                   help="extra optimizer hyperparameter, e.g. gamma=0.1 (CO), lam=1 (SGA); repeatable")
+    h.add_argument("--batch-size", "--batch", type=_positive_int("--batch-size"), default=128)
+    h.add_argument("--n-dis", type=_positive_int("--n-dis"), default=1,
+                   help="discriminator steps per generator step")
+    h.add_argument("--ema", type=finite_float("--ema", 0.0), default=0.0,
+                   help="generator EMA decay in [0, 1) (0: off)")
+    h.add_argument("--seed", type=int, default=0)
+    h.add_argument("--width", type=_positive_int("--width"), default=None,
+                   help="model width (mlp: hidden units, default 2000 as Table 2)")
+    h.add_argument("--z-dim", type=_positive_int("--z-dim"), default=None)
+    h.add_argument("--gp-weight", type=finite_float("--gp-weight", 0.0), default=10.0)
+    o = p.add_argument_group("logging, evaluation, checkpoints")
+    o.add_argument("--checkpoint-every", type=_nonneg_int("--checkpoint-every"), default=0)
+    o.add_argument("--eval-every", type=_nonneg_int("--eval-every"), default=0)
+    o.add_argument("--eval-samples", type=_positive_int("--eval-samples"), default=2500)
+    o.add_argument("--log-every", type=_positive_int("--log-every"), default=10)
+    o.add_argument("--no-progress", action="store_true", help="no tqdm progress bar")
+    o.add_argument("--fid-features", default="auto",
+                   help="auto | classifier | inception | none | PATH of a TorchScript module")
+    o.add_argument("--inception-weights", default=None, metavar="FILE",
+                   help="local InceptionV3 FID weights (needs torch-fidelity); never downloaded")
+    o.add_argument("--classifier-cache", default=None, metavar="FILE",
+                   help="cache of the digits/MNIST feature classifier")
+    p.set_defaults(func=run)
