@@ -144,11 +144,15 @@ def main(argv=None):
     p.add_argument("--start", type=float, nargs=2, default=(1.0, 1.0), metavar=("X0", "Y0"))
     p.add_argument("--lead-beta", type=float, default=0.0)
     p.add_argument("--lead-alpha", type=float, default=0.5)
+    p.add_argument("--grid", type=int, nargs=2, default=(20, 31), metavar=("NGAMMA", "NLR"),
+                   help="grid sizes: gamma in [0.5, 10], lr log-spaced in [1e-3, 1]")
     a = p.parse_args(argv)
-    if a.steps < 1 or not a.lr > 0 or not all(g > 0 for g in a.gammas):
-        p.error("--steps must be >= 1, --lr > 0 and every gamma > 0")
+    if a.steps < 1 or not a.lr > 0 or not all(g > 0 for g in a.gammas) or min(a.grid) < 2:
+        p.error("--steps must be >= 1, --lr > 0, every gamma > 0 and --grid sizes >= 2")
     try:
-        rec = run(tuple(a.gammas), a.lr, tuple(a.start), a.steps, a.lead_beta, a.lead_alpha)
+        rec = run(tuple(a.gammas), a.lr, tuple(a.start), a.steps, a.lead_beta, a.lead_alpha,
+                  grid_gammas=np.linspace(0.5, 10.0, a.grid[0]),
+                  grid_lrs=np.logspace(-3, 0, a.grid[1]))
     except ValueError as err:
         p.error(str(err))
     rec["command"] = " ".join([os.path.basename(sys.argv[0])] + (argv or sys.argv[1:]))
