@@ -202,11 +202,12 @@ def _trace(dynamics, energy, ts, zs, rtol, atol, with_rate) -> EnergyTrace:
     ev = _evaluate(dynamics, energy, zs, float(ts[0]), with_rate)
     err = _state_error(zs.detach(), rtol, atol)
     znorm = torch.linalg.vector_norm(zs.detach(), dim=-1)
-    value_tol = ev["grad_norm"] * err + ROUNDOFF_ULPS * EPS * (ev["E"].abs() + ev["grad_norm"] * znorm)
+    ulp = ROUNDOFF_ULPS * torch.finfo(ev["E"].dtype).eps  # round-off of the states' dtype
+    value_tol = ev["grad_norm"] * err + ulp * (ev["E"].abs() + ev["grad_norm"] * znorm)
     rates = rate_tol = None
     if with_rate:
         rates = ev["rate"]
-        rate_tol = ev["rate_grad_norm"] * err + ROUNDOFF_ULPS * EPS * ev["grad_norm"] * ev["field_norm"]
+        rate_tol = ev["rate_grad_norm"] * err + ulp * ev["grad_norm"] * ev["field_norm"]
     return EnergyTrace(ts=torch.as_tensor(ts, dtype=torch.float64), zs=zs, values=ev["E"],
                        value_tol=value_tol, rates=rates, rate_tol=rate_tol,
                        name=energy_name(energy))
@@ -355,6 +356,9 @@ def thm1_certificate(particle, form: str = "eq37") -> Thm1Certificate:
 @dataclass
 class EnergyReport:
     """The verdict on an energy along a trajectory (see :func:`verify_energy`).
+
+    energy_initial, energy_final: E at the first and last saved time (for a batch of
+        trajectories, the mean over the batch; the other verdicts cover every member).
 
     monotone: no sample-to-sample increase beyond its numerical tolerance and (in
         continuous time) no dE/dt above its tolerance.

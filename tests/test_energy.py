@@ -436,3 +436,20 @@ def test_report_is_json_ready(rng):
                 "bound_rate", "certified_rate", "thm1_rate", "bound_certified"):
         assert key in d
     assert math.isfinite(d["certified_rate"])
+
+
+def test_float32_trajectory_gets_float32_tolerances(rng):
+    """Round-off tolerances follow the states' dtype: a float32 run of Thm. 1's particle is
+    monotone, and its tolerances are far wider than float64's."""
+    A, h, mu = random_nonsym(rng, 2), 0.1, 0.5
+    dyn = lead_particle(h, A, mu)
+    z0 = torch.from_numpy(rng.normal(size=8))
+    ts = np.linspace(0, 5, 26)
+    t32 = simulate(dyn, z0.float(), ts, backend="torchdiffeq", rtol=1e-5, atol=1e-6)
+    t64 = simulate(dyn, z0, ts, backend="torchdiffeq", rtol=1e-5, atol=1e-6)
+    assert t32.zs.dtype == torch.float32
+    rep = verify_energy(dyn, LeadEnergy(mu), t32)
+    assert rep.monotone and rep.max_energy_rate < 0
+    tol32 = track_energy(dyn, LeadEnergy(mu), t32).rate_tol
+    tol64 = track_energy(dyn, LeadEnergy(mu), t64).rate_tol
+    assert (tol32 > tol64).all()
