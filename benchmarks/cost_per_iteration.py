@@ -1,0 +1,261 @@
+"""Cost per iteration (LEAD Sec. 6, Fig. 2): ms per GAN step of each optimizer, as a ratio
+to the alternating Adam step measured in the same run.
+
+Models: LEAD Table 2's 8-Gaussians MLPs (``gans.models.build_models("mlp", (2,), width=W)``:
+four affine layers with ReLU, z in R^64), batch 128, non-saturating loss
+(``gans.losses.non_saturating``), closures in the per-player form ``closure(player)``.
+
+Methods (one optimizer step each; the parameters are those of one G, D pair):
+
+* ``adam-alt``: alternating Adam (``gans.adam.AlternatingAdam``; each player its own
+  forward and backward) -- the baseline every ratio divides by;
+* ``adam-sim``: simultaneous Adam (``gans.adam.SimultaneousAdam``);
+* ``lead-adam``: ``optimizers.LEADAdam`` (Alg. 2), both coupling terms on (alpha != 0),
+  with each mixed-term mode (``double_backward``, ``forward``);
+* ``extra-adam``, ``optimistic-adam``, ``co``, ``sga``;
+* ``cgd`` and ``fr`` with 10 conjugate-gradient iterations (the settings of
+  ``gans.train.OPTIMIZER_DEFAULTS``), each mixed-term mode; CGD with
+  ``zero_sum=False`` because the non-saturating game is not zero-sum;
+* ``wgan-gp``: alternating Adam on the WGAN-GP loss (penalty by double backward).
+
+Protocol: in each repeat every method (in a rotated order) gets a fresh optimizer, one
+warm-up step (it creates the lazy state) and ``--steps`` timed steps; its time is the
+median step. A method's ratio is its time over adam-alt's in the same repeat; the
+table gives medians over repeats. CUDA timings synchronise before and after each step.
+
+Run ``python benchmarks/cost_per_iteration.py`` (``--quick`` for a smoke version).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch  # noqa: E402
+
+import optimizers  # noqa: E402
+from benchmarks._common import (base_parser, finish_header, int_list, markdown_table,  # noqa: E402
+                                median, positive_int, run_header, time_call, write_outputs)
+from gans.adam import AlternatingAdam, SimultaneousAdam  # noqa: E402
+from gans.data import eight_gaussians  # noqa: E402
+from gans.losses import make_wgan_gp, non_saturating  # noqa: E402
+from gans.models import build_models  # noqa: E402
+
+NAME = "cost_per_iteration"
+BASELINE = "adam-alt"
+LR, ALPHA, BETAS = 1e-4, 0.3, (0.5, 0.99)
+CG_ITERS = 10
+
+
+def _adam(cls):
+    return lambda px, py, mode: cls(px, py, lr=LR, betas=BETAS)
+
+
+#: method -> (factory(params_x, params_y, mixed_mode), takes mixed_mode, loss name)
+METHODS: Dict[str, tuple] = {
+    "adam-alt": (_adam(AlternatingAdam), False, "non-saturating"),
+    "adam-sim": (_adam(SimultaneousAdam), False, "non-saturating"),
+    "lead-adam": (lambda px, py, mode: optimizers.LEADAdam(px, py, lr=LR, alpha=ALPHA, betas=BETAS,
+                                                          mixed_mode=mode), True, "non-saturating"),
+    "extra-adam": (lambda px, py, mode: optimizers.ExtraAdam(px, py, lr=LR, betas=BETAS),
+                   False, "non-saturating"),
+    "optimistic-adam": (lambda px, py, mode: optimizers.OptimisticAdam(px, py, lr=LR, betas=BETAS),
+                        False, "non-saturating"),
+    "co": (lambda px, py, mode: optimizers.CO(px, py, lr=LR, gamma=0.1), False, "non-saturating"),
+    "sga": (lambda px, py, mode: optimizers.SGA(px, py, lr=LR, lam=1.0), False, "non-saturating"),
+    "cgd": (lambda px, py, mode: optimizers.CGD(px, py, lr=LR, zero_sum=False, cg_max_iter=CG_ITERS,
+                                                mixed_mode=mode), True, "non-saturating"),
+    "fr": (lambda px, py, mode: optimizers.FR(px, py, lr=LR, cg_max_iter=CG_ITERS,
+                                              preconditioner="rmsprop", damping=0.1,
+                                              adaptive_damping=True, mixed_mode=mode),
+           True, "non-saturating"),
+    "wgan-gp": (_adam(AlternatingAdam), False, "wgan-gp"),
+}
+MODES = ("double_backward", "forward")
+
+
+def variants(names: Sequence[str], modes: Sequence[str]) -> List[tuple]:
+    """``(label, method, mixed_mode)`` for every method, one per mode where it has one."""
+    out = []
+    for n in names:
+        if METHODS[n][1]:
+            out += [(f"{n} [{m}]", n, m) for m in modes]
+        else:
+            out.append((n, n, None))
+    return out
+
+
+class Problem:
+    """One G, D pair of width ``width`` and one fixed batch; closures in the player form."""
+
+    def __init__(self, width: int, batch: int, device: str, seed: int):
+        torch.manual_seed(seed)
+        self.G, self.D, z_dim = build_models("mlp", (2,), width=width)
+        self.G, self.D = self.G.to(device), self.D.to(device)
+        gen = torch.Generator().manual_seed(seed)
+        self.real = eight_gaussians().sample(batch, generator=gen).to(device)
+        self.z = torch.randn(batch, z_dim, generator=gen).to(device)
+        self.eps = torch.rand(batch, generator=gen).to(device)
+        self.losses = {"non-saturating": non_saturating, "wgan-gp": make_wgan_gp(10.0)}
+        self.n_params = sum(p.numel() for p in self.params())
+
+    def params(self):
+        return list(self.G.parameters()) + list(self.D.parameters())
+
+    def closure(self, loss_name: str) -> Callable:
+        loss = self.losses[loss_name]
+
+        def closure(player):
+            return loss(self.D, self.real, self.G(self.z), player, self.eps)
+        return closure
+
+
+def time_method(prob: Problem, method: str, mode: Optional[str], steps: int, device: str) -> float:
+    """Median seconds of ``steps`` steps of a fresh optimizer, after one warm-up step."""
+    factory, _, loss_name = METHODS[method]
+    opt = factory(list(prob.G.parameters()), list(prob.D.parameters()), mode)
+    closure = prob.closure(loss_name)
+    opt.step(closure)  # warm-up: lazy state, allocator
+    return median([time_call(lambda: opt.step(closure), device) for _ in range(steps)])
+
+
+def bench_width(width: int, labels: List[tuple], args) -> List[Dict]:
+    prob = Problem(width, args.batch, args.device, args.seed)
+    times: Dict[str, List[float]] = {lab: [] for lab, _, _ in labels}
+    ratios: Dict[str, List[float]] = {lab: [] for lab, _, _ in labels}
+    for rep in range(args.repeats):
+        k = rep % len(labels)
+        order = labels[k:] + labels[:k]  # rotate: no method always runs first
+        this = {}
+        for lab, method, mode in order:
+            this[lab] = time_method(prob, method, mode, args.steps, args.device)
+            times[lab].append(this[lab])
+        for lab in this:
+            ratios[lab].append(this[lab] / this[BASELINE])
+    rows = []
+    for lab, method, mode in labels:
+        rows.append({"width": width, "params": prob.n_params, "label": lab, "method": method,
+                     "mixed_mode": mode, "ms_per_iter": 1e3 * median(times[lab]),
+                     "ms_all_repeats": [1e3 * t for t in times[lab]],
+                     "ratio_to_adam_alt": median(ratios[lab]),
+                     "ratios_all_repeats": ratios[lab], "repeats": args.repeats,
+                     "steps_per_repeat": args.steps})
+    return rows
+
+
+def verdict(rows: List[Dict], min_width: int = 256) -> Dict:
+    """The issue's target: LEAD-Adam <= 2.0x alternating Adam at widths >= 256 and within
+    10% of Extra-Adam, per mixed-term mode and width."""
+    out = {}
+    for r in rows:
+        if r["method"] != "lead-adam":
+            continue
+        extra = next(e for e in rows if e["width"] == r["width"] and e["method"] == "extra-adam")
+        rel = r["ratio_to_adam_alt"] / extra["ratio_to_adam_alt"]
+        key = f"width {r['width']} [{r['mixed_mode']}]"
+        out[key] = {"ratio_to_adam_alt": r["ratio_to_adam_alt"], "relative_to_extra_adam": rel,
+                    "meets_2x": r["ratio_to_adam_alt"] <= 2.0,
+                    "within_10pct_of_extra_adam": rel <= 1.10,
+                    "target_applies": r["width"] >= min_width}
+    return out
+
+
+def table(rows: List[Dict], widths: Sequence[int]) -> str:
+    labels = list(dict.fromkeys(r["label"] for r in rows))
+    header = ["method"] + [f"W={w} ms" for w in widths] + [f"W={w} / adam-alt" for w in widths]
+    body = []
+    for lab in labels:
+        by_w = {r["width"]: r for r in rows if r["label"] == lab}
+        body.append([lab] + [f"{by_w[w]['ms_per_iter']:.3g}" for w in widths]
+                    + [f"{by_w[w]['ratio_to_adam_alt']:.2f}x" for w in widths])
+    return markdown_table(header, body)
+
+
+def plot(rows: List[Dict], widths: Sequence[int]):
+    import matplotlib.pyplot as plt
+    labels = list(dict.fromkeys(r["label"] for r in rows))
+    fig, ax = plt.subplots(figsize=(max(7, 0.7 * len(labels)), 4))
+    n = len(widths)
+    bw = 0.8 / n
+    for k, w in enumerate(widths):
+        vals = [next(r["ratio_to_adam_alt"] for r in rows if r["label"] == lab and r["width"] == w)
+                for lab in labels]
+        ax.bar([i + (k - (n - 1) / 2) * bw for i in range(len(labels))], vals, bw, label=f"width {w}")
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.axhline(2.0, color="r", ls="--", lw=0.8, label="2x (target for LEAD-Adam)")
+    ax.set_xticks(range(len(labels)))
+    ax.set_xticklabels(labels, rotation=45, ha="right", fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("time per iteration / alternating Adam")
+    ax.set_title("Cost per iteration on the 8-Gaussians MLPs (LEAD Fig. 2)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def parse(argv: Optional[Sequence[str]]):
+    p = base_parser(__doc__.split("\n")[0])
+    p.add_argument("--widths", type=int_list, default=None, help="default 64,256,1024,2000")
+    p.add_argument("--methods", default=None,
+                   help=f"comma-separated subset of {','.join(METHODS)} (adam-alt is always run)")
+    p.add_argument("--modes", default=",".join(MODES),
+                   help="mixed-term modes for lead-adam, cgd, fr (default: both)")
+    p.add_argument("--steps", type=positive_int, default=None, help="timed steps per repeat (3)")
+    p.add_argument("--batch", type=positive_int, default=128)
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    args = p.parse_args(argv)
+    names = list(METHODS) if args.methods is None else [
+        m.strip() for m in args.methods.split(",") if m.strip()]
+    bad = [m for m in names if m not in METHODS]
+    if bad:
+        p.error(f"--methods: unknown method {bad[0]!r}; valid: {', '.join(METHODS)}")
+    args.methods = [BASELINE] + [m for m in names if m != BASELINE]
+    args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if not args.modes or any(m not in MODES for m in args.modes):
+        p.error(f"--modes must be a subset of {','.join(MODES)}")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        p.error("--device cuda, but no CUDA device is available")
+    q = args.quick
+    args.widths = args.widths or ([16] if q else [64, 256, 1024, 2000])
+    args.steps = args.steps or (1 if q else 3)
+    args.repeats = args.repeats or (1 if q else 3)
+    if q:
+        args.batch = min(args.batch, 16)
+    return args
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse(argv)
+    payload = run_header(NAME, argv, args, args.device)
+    labels = variants(args.methods, args.modes)
+    rows = []
+    for w in args.widths:
+        rows += bench_width(w, labels, args)
+    finish_header(payload)
+    v = verdict(rows) if "lead-adam" in args.methods and "extra-adam" in args.methods else {}
+    payload.update(settings={k: v_ for k, v_ in vars(args).items() if k != "out"},
+                   hyper=dict(lr=LR, alpha=ALPHA, betas=BETAS, cg_iters=CG_ITERS),
+                   rows=rows, lead_adam_target=v)
+    md = table(rows, args.widths)
+    note = (f"\nms per iteration (median over {args.repeats} repeats of the median of "
+            f"{args.steps} steps), batch {args.batch}, device {args.device}, torch threads "
+            f"{args.threads}; ratios to alternating Adam in the same repeat."
+            + (" Measured UNDER LOAD (other jobs on the machine)." if payload["under_load"] else ""))
+    lines = [f"- LEAD-Adam {k}: {x['ratio_to_adam_alt']:.2f}x alternating Adam "
+             f"({'meets' if x['meets_2x'] else 'MISSES'} <= 2.0x), "
+             f"{x['relative_to_extra_adam']:.2f}x Extra-Adam "
+             f"({'within' if x['within_10pct_of_extra_adam'] else 'NOT within'} 10%)"
+             + ("" if x["target_applies"] else " [width < 256: target does not apply]")
+             for k, x in v.items()]
+    text = md + "\n" + note + ("\n\n" + "\n".join(lines) if lines else "")
+    print(text)
+    write_outputs(args.out, NAME, payload, text, plot(rows, args.widths))
+    return payload
+
+
+if __name__ == "__main__":
+    main()
