@@ -45,6 +45,9 @@ def main(argv=None) -> int:
     except CLIError as err:
         print(f"gamemech: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like: not an error
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
