@@ -178,7 +178,6 @@ def ref_complex_momentum(g, x, y, steps, lr, beta):
 
 
 # =================================================================== the tests
-import math  # noqa: E402
 
 import pytest  # noqa: E402
 
