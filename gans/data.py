@@ -58,7 +58,7 @@ class GaussianMixture:
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         k = torch.randint(self.n_modes, (n,), generator=generator)
-        noise = torch.randn(n, self.dim, generator=generator)
+        noise = torch.randn(n, self.dim, generator=generator, dtype=torch.float64)
         return (self.means[k] + self.std * noise).float()
 
 
@@ -85,7 +85,7 @@ def grid2d(variance: float = 0.01, spacing: float = 3.0) -> GaussianMixture:
 # -------------------------------------------------------------------------- images
 def to_unit_range(images: np.ndarray, max_value: float) -> torch.Tensor:
     """uint8 / integer images in ``[0, max_value]`` -> float32 in ``[-1, 1]``."""
-    return torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)) * (2.0 / max_value) - 1.0
+    return (torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)) * (2.0 / max_value) - 1.0).float()
 
 
 def resize(images: torch.Tensor, size: int | None) -> torch.Tensor:

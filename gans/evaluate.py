@@ -51,7 +51,7 @@ class Evaluator:
         g = torch.Generator().manual_seed(self.cfg.seed + 3)
         out = []
         for i in range(0, n, 500):
-            z = torch.randn(min(500, n - i), run.z_dim, generator=g).to(run.device)
+            z = torch.randn(min(500, n - i), run.z_dim, generator=g, dtype=torch.float32).to(run.device)
             out.append(G(z).float().cpu())
         G.train(was_training)
         return torch.cat(out)

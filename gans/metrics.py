@@ -64,7 +64,7 @@ class DigitsClassifier(nn.Module):
         self.num_features = n_features
 
     def features(self, x):
-        x = x.float()
+        x = x.to(self.head.weight.dtype)
         if tuple(x.shape[-2:]) != (self.input_size, self.input_size):
             x = F.adaptive_avg_pool2d(x, self.input_size)
         return self.body(x)
@@ -184,8 +184,11 @@ def _batched(module, images, batch):
 def frechet_distance(feature: nn.Module, real: torch.Tensor, fake: torch.Tensor,
                      batch: int = 500) -> float:
     """FID between ``real`` and ``fake`` images through torchmetrics with ``feature``."""
+    import copy
+
     from torchmetrics.image.fid import FrechetInceptionDistance
-    fid = FrechetInceptionDistance(feature=feature, normalize=True, input_img_size=tuple(real.shape[1:]))
+    # torchmetrics may cast the module it is given (to float64): give it a copy
+    fid = FrechetInceptionDistance(feature=copy.deepcopy(feature), normalize=True, input_img_size=tuple(real.shape[1:]))
     with torch.no_grad():
         for i in range(0, real.shape[0], batch):
             fid.update(real[i:i + batch], real=True)

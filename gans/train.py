@@ -261,7 +261,8 @@ class _Run:
         self.mixture, self.images, self.labels, shape = load_task_data(cfg)
         seed_everything(cfg.seed)
         G, D, self.z_dim = build_models(cfg.model, shape, cfg.z_dim, cfg.width)
-        self.G, self.D = G.to(device), D.to(device)
+        # float32 whatever torch's default dtype is (the data are float32)
+        self.G, self.D = G.to(device, torch.float32), D.to(device, torch.float32)
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if cfg.ema > 0 else None
         self.opt = build_optimizer(cfg, self.G, self.D)
         self.dis_opt = None
@@ -279,8 +280,9 @@ class _Run:
     # ---- one step
     def batch(self):
         real = self.sampler.next().to(self.device)
-        z = torch.randn(self.cfg.batch_size, self.z_dim, generator=self.noise).to(self.device)
-        eps = torch.rand(self.cfg.batch_size, generator=self.noise).to(self.device) \
+        z = torch.randn(self.cfg.batch_size, self.z_dim, generator=self.noise,
+                        dtype=torch.float32).to(self.device)
+        eps = torch.rand(self.cfg.batch_size, generator=self.noise, dtype=torch.float32).to(self.device) \
             if self.cfg.loss == "wgan-gp" else None
         return real, z, eps
 
