@@ -113,16 +113,28 @@ class Problem:
         return closure
 
 
+def count_flops(fn: Callable[[], object]) -> float:
+    """Floating-point operations of one call as counted by ``torch.profiler`` (matrix
+    products and elementwise arithmetic; independent of machine load)."""
+    from torch.profiler import ProfilerActivity, profile
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+    with profile(activities=acts, with_flops=True) as prof:
+        fn()
+    return float(sum(e.flops for e in prof.key_averages()))
+
+
 def time_method(prob: Problem, method: str, mode: Optional[str], steps: int, device: str,
-                slow_seconds: float = float("inf")) -> float:
-    """Median seconds of ``steps`` steps of a fresh optimizer, after one warm-up step
-    (one timed step only when the warm-up took longer than ``slow_seconds``)."""
+                slow_seconds: float = float("inf"), flops: bool = False):
+    """``(median seconds, flops or None)`` of ``steps`` steps of a fresh optimizer after one
+    warm-up step (one timed step only when the warm-up took longer than ``slow_seconds``);
+    with ``flops``, one more (untimed) step is run under the profiler to count FLOPs."""
     factory, _, loss_name = METHODS[method]
     opt = factory(list(prob.G.parameters()), list(prob.D.parameters()), mode)
     closure = prob.closure(loss_name)
     warm = time_call(lambda: opt.step(closure), device)  # lazy state, allocator
     steps = 1 if warm > slow_seconds else steps
-    return median([time_call(lambda: opt.step(closure), device) for _ in range(steps)])
+    t = median([time_call(lambda: opt.step(closure), device) for _ in range(steps)])
+    return t, (count_flops(lambda: opt.step(closure)) if flops else None)
 
 
 def bench_width(width: int, labels: List[tuple], args) -> List[Dict]:
@@ -130,6 +142,7 @@ def bench_width(width: int, labels: List[tuple], args) -> List[Dict]:
     times: Dict[str, List[float]] = {lab: [] for lab, _, _ in labels}
     ratios: Dict[str, List[float]] = {lab: [] for lab, _, _ in labels}
     slow: set = set()
+    flops: Dict[str, float] = {}
     for rep in range(args.repeats):
         k = rep % len(labels)
         order = labels[k:] + labels[:k]  # rotate: no method always runs first
@@ -137,7 +150,10 @@ def bench_width(width: int, labels: List[tuple], args) -> List[Dict]:
         for lab, method, mode in order:
             if rep and lab in slow:
                 continue
-            this[lab] = time_method(prob, method, mode, args.steps, args.device, args.slow_seconds)
+            this[lab], f = time_method(prob, method, mode, args.steps, args.device,
+                                       args.slow_seconds, flops=args.flops and rep == 0)
+            if f is not None:
+                flops[lab] = f
             times[lab].append(this[lab])
             if this[lab] > args.slow_seconds and lab != BASELINE:
                 slow.add(lab)  # too slow to repeat: measured in the first repeat only
@@ -150,7 +166,10 @@ def bench_width(width: int, labels: List[tuple], args) -> List[Dict]:
                      "ms_all_repeats": [1e3 * t for t in times[lab]],
                      "ratio_to_adam_alt": median(ratios[lab]),
                      "ratios_all_repeats": ratios[lab], "repeats": len(times[lab]),
-                     "steps_per_repeat": args.steps})
+                     "steps_per_repeat": args.steps,
+                     "gflop_per_iter": flops[lab] / 1e9 if lab in flops else None,
+                     "flop_ratio_to_adam_alt": (flops[lab] / flops[BASELINE]
+                                                if lab in flops and flops.get(BASELINE) else None)})
     return rows
 
 
@@ -175,13 +194,18 @@ def table(rows: List[Dict], widths: Sequence[int]) -> str:
     """Methods down, widths across; ``*`` marks a figure from one repeat (a slow method)."""
     labels = list(dict.fromkeys(r["label"] for r in rows))
     header = ["method"] + [f"W={w} ms" for w in widths] + [f"W={w} / adam-alt" for w in widths]
+    with_flops = all(r["flop_ratio_to_adam_alt"] is not None for r in rows)
+    if with_flops:
+        header += [f"W={w} FLOP ratio" for w in widths]
     base = {r["width"]: r["repeats"] for r in rows if r["label"] == BASELINE}
     body = []
     for lab in labels:
         by_w = {r["width"]: r for r in rows if r["label"] == lab}
         once = {w: "*" if by_w[w]["repeats"] < base[w] else "" for w in widths}
         body.append([lab] + [f"{by_w[w]['ms_per_iter']:.3g}{once[w]}" for w in widths]
-                    + [f"{by_w[w]['ratio_to_adam_alt']:.2f}x{once[w]}" for w in widths])
+                    + [f"{by_w[w]['ratio_to_adam_alt']:.2f}x{once[w]}" for w in widths]
+                    + ([f"{by_w[w]['flop_ratio_to_adam_alt']:.2f}x" for w in widths]
+                       if with_flops else []))
     return markdown_table(header, body)
 
 
@@ -217,6 +241,8 @@ def parse(argv: Optional[Sequence[str]]):
     p.add_argument("--steps", type=positive_int, default=None, help="timed steps per repeat (3)")
     p.add_argument("--batch", type=positive_int, default=128)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--no-flops", dest="flops", action="store_false",
+                   help="skip the profiler's FLOP count (one extra step per method and width)")
     p.add_argument("--slow-seconds", type=float, default=5.0,
                    help="a method whose step takes longer is timed on one step, in the first "
                         "repeat only (its ratio still uses that repeat's adam-alt)")
@@ -257,7 +283,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     md = table(rows, args.widths)
     note = (f"\nms per iteration (median over {args.repeats} repeats of the median of "
             f"{args.steps} steps), batch {args.batch}, device {args.device}, torch threads "
-            f"{args.threads}; ratios to alternating Adam in the same repeat; * = a method slower "
+            f"{args.threads}; ratios to alternating Adam in the same repeat; FLOP ratio: "
+            f"torch.profiler's count for one step (load-independent); * = a method slower "
             f"than {args.slow_seconds} s per step, timed on one step in the first repeat only."
             + (" Measured UNDER LOAD (other jobs on the machine)." if payload["under_load"] else ""))
     lines = [f"- LEAD-Adam {k}: {x['ratio_to_adam_alt']:.2f}x alternating Adam "
