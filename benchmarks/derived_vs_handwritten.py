@@ -1,0 +1,183 @@
+"""Derived against hand-written: step time of ``optimizers.from_rule``'s LEAD over ``optimizers.LEAD``.
+
+The rule is derived symbolically, ``integrators.derive("curl,magnetic,friction")`` (the
+semi-implicit scheme of LEAD Prop. 1, eq. 11-12), and turned into numbers by
+``to_update_rule(delta, mu, q)``; ``optimizers.LEAD`` gets the same ``lr = eta``,
+``beta``, ``alpha``. Both run Algorithm 1 (simultaneous) on two identical copies of
+each problem, steps interleaved one by one (A, B, A, B, ...), so that machine load hits
+both alike; each step is timed on its own. The ratio is the median over paired steps of
+``t(from_rule) / t(LEAD)``; the iterates of the two copies must agree (reported as the
+largest absolute difference after the run).
+
+Problems:
+
+* ``gan-W``: LEAD Table 2's 8-Gaussians MLPs of width W, batch 128, non-saturating loss,
+  closure in the per-player form;
+* ``quadratic-100``: eq. 13 with players of dimension 50 (small tensors: the
+  per-step Python overhead of the two optimizers dominates).
+
+Run ``python benchmarks/derived_vs_handwritten.py`` (``--quick`` for a smoke version).
+"""
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import optimizers  # noqa: E402
+from benchmarks._common import (base_parser, finish_header, int_list, markdown_table,  # noqa: E402
+                                median, positive_int, run_header, time_call, write_outputs)
+from gans.data import eight_gaussians  # noqa: E402
+from gans.losses import non_saturating  # noqa: E402
+from gans.models import build_models  # noqa: E402
+from integrators import derive  # noqa: E402
+from mechanics import quadratic  # noqa: E402
+
+NAME = "derived_vs_handwritten"
+TARGET = 1.05  # from_rule within 5% of LEAD
+
+
+def derived_rule(delta: float, mu: float):
+    """LEAD's rule from the physics: curl + magnetic (q = 2/mu + mu) + friction, Prop. 1."""
+    return derive("curl,magnetic,friction").to_update_rule(delta, mu=mu, q=2.0 / mu + mu)
+
+
+def gan_problem(width: int, batch: int, seed: int):
+    """``make() -> (params_x, params_y, closure)``: fresh identical copies of one GAN."""
+    torch.manual_seed(seed)
+    G, D, z_dim = build_models("mlp", (2,), width=width)
+    gen = torch.Generator().manual_seed(seed)
+    real = eight_gaussians().sample(batch, generator=gen)
+    z = torch.randn(batch, z_dim, generator=gen)
+
+    def make():
+        g, d = copy.deepcopy(G), copy.deepcopy(D)
+
+        def closure(player):
+            return non_saturating(d, real, g(z), player)
+        return list(g.parameters()), list(d.parameters()), closure
+    return make
+
+
+def quadratic_problem(player_dim: int, seed: int):
+    rng = np.random.default_rng(seed)
+    game = quadratic(0.1, rng.standard_normal((player_dim, player_dim)) / np.sqrt(player_dim))
+    x0, y0 = (torch.as_tensor(rng.standard_normal(player_dim)) for _ in range(2))
+
+    def make():
+        x, y = x0.clone().requires_grad_(True), y0.clone().requires_grad_(True)
+
+        def closure(player):
+            lx, ly = game.losses(x, y)
+            return lx if player == "x" else ly
+        return [x], [y], closure
+    return make
+
+
+def compare(make: Callable, rule, steps: int, repeats: int, mixed_mode: Optional[str]) -> Dict:
+    px_a, py_a, clo_a = make()
+    px_b, py_b, clo_b = make()
+    lead = optimizers.LEAD(px_a, py_a, lr=rule.eta, beta=rule.beta, alpha=rule.alpha,
+                           mixed_mode=mixed_mode)
+    derived = optimizers.from_rule(rule, px_b, py_b, mixed_mode=mixed_mode)
+    lead.step(clo_a), derived.step(clo_b)  # warm-up: lazy state
+    ta, tb = [], []
+    for rep in range(repeats):
+        for k in range(steps):
+            first_lead = (rep + k) % 2 == 0  # alternate who goes first
+            for which in ((0, 1) if first_lead else (1, 0)):
+                if which == 0:
+                    ta.append(time_call(lambda: lead.step(clo_a)))
+                else:
+                    tb.append(time_call(lambda: derived.step(clo_b)))
+    diff = max(float((a - b).detach().abs().max()) for a, b in zip(px_a + py_a, px_b + py_b))
+    return {"lead_ms": 1e3 * median(ta), "from_rule_ms": 1e3 * median(tb),
+            "ratio": median([b / a for a, b in zip(ta, tb)]),
+            "ratio_of_medians": median(tb) / median(ta), "steps_timed": len(ta),
+            "max_abs_iterate_difference": diff}
+
+
+def table(rows: List[Dict]) -> str:
+    header = ["problem", "mixed mode", "LEAD ms/step", "from_rule ms/step",
+              "from_rule / LEAD (median of paired)", "within 5%", "steps timed",
+              "max abs iterate diff"]
+    body = [[r["problem"], r["mixed_mode"], f"{r['lead_ms']:.3g}", f"{r['from_rule_ms']:.3g}",
+             f"{r['ratio']:.3f}", "yes" if r["ratio"] <= TARGET else "NO", r["steps_timed"],
+             f"{r['max_abs_iterate_difference']:.1e}"] for r in rows]
+    return markdown_table(header, body)
+
+
+def plot(rows: List[Dict]):
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(rows)), 3.5))
+    labels = [f"{r['problem']}\n{r['mixed_mode']}" for r in rows]
+    ax.bar(range(len(rows)), [r["ratio"] for r in rows])
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.axhline(TARGET, color="r", ls="--", lw=0.8, label="target: within 5%")
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels(labels, fontsize=7)
+    ax.set_ylabel("step time, from_rule / LEAD")
+    ax.set_ylim(0.8, max(1.2, max(r["ratio"] for r in rows) + 0.05))
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def parse(argv):
+    p = base_parser(__doc__.split("\n")[0])
+    p.add_argument("--widths", type=int_list, default=None, help="GAN widths (default 256,1024)")
+    p.add_argument("--steps", type=positive_int, default=None, help="paired steps per repeat (10)")
+    p.add_argument("--batch", type=positive_int, default=128)
+    p.add_argument("--modes", default="double_backward,forward")
+    p.add_argument("--delta", type=float, default=0.01, help="step size delta of Prop. 1")
+    p.add_argument("--mu", type=float, default=1.0, help="friction mu; q = 2/mu + mu")
+    args = p.parse_args(argv)
+    args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if not args.modes or any(m not in ("double_backward", "forward") for m in args.modes):
+        p.error("--modes must be a subset of double_backward,forward")
+    if not (args.delta > 0 and args.mu > 0):
+        p.error("--delta and --mu must be positive")
+    q = args.quick
+    args.widths = args.widths or ([16] if q else [256, 1024])
+    args.steps = args.steps or (2 if q else 10)
+    args.repeats = args.repeats or (1 if q else 3)
+    if q:
+        args.batch = min(args.batch, 16)
+    return args
+
+
+def main(argv: Optional[Sequence[str]] = None) -> Dict:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parse(argv)
+    payload = run_header(NAME, argv, args)
+    rule = derived_rule(args.delta, args.mu)
+    problems = [(f"gan-{w}", gan_problem(w, args.batch, args.seed)) for w in args.widths]
+    problems.append(("quadratic-100", quadratic_problem(50, args.seed)))
+    rows = []
+    for name, make in problems:
+        for mode in args.modes:
+            rows.append({"problem": name, "mixed_mode": mode,
+                         **compare(make, rule, args.steps, args.repeats, mode)})
+    finish_header(payload)
+    payload.update(settings={k: v for k, v in vars(args).items() if k != "out"},
+                   rule={"eta": rule.eta, "beta": rule.beta, "alpha": rule.alpha,
+                         "lookahead": rule.lookahead, "name": rule.name}, rows=rows)
+    md = table(rows)
+    note = (f"\nRule {rule.name}: eta = {rule.eta:.4g}, beta = {rule.beta:.4g}, alpha = "
+            f"{rule.alpha:.4g} (delta = {args.delta}, mu = {args.mu}, q = 2/mu + mu); torch "
+            f"threads {args.threads}." + (" Measured UNDER LOAD (other jobs on the machine)."
+                                          if payload["under_load"] else ""))
+    print(md + "\n" + note)
+    write_outputs(args.out, NAME, payload, md + "\n" + note, plot(rows))
+    return payload
+
+
+if __name__ == "__main__":
+    main()
