@@ -68,7 +68,8 @@ MIXTURES = {"8gaussians": gdata.eight_gaussians, "mog1d": gdata.mog1d, "grid": g
 #: CLI name -> optimizers.<class name> (game optimizers) or a local Adam baseline.
 OPTIMIZERS = {"lead-adam": "LEADAdam", "lead": "LEAD", "gda": "GDA", "extra-adam": "ExtraAdam",
               "optimistic-adam": "OptimisticAdam", "co": "CO", "sga": "SGA", "cgd": "CGD",
-              "fr": "FR", "adam": SimultaneousAdam, "adam-alt": AlternatingAdam}
+              "fr": "FR", "adam": SimultaneousAdam, "adam-alt": AlternatingAdam,
+              "derived": "from_rule"}
 
 #: hyperparameters a GAN run needs that differ from the optimizer's own defaults (``--hyper``
 #: overrides): FR App. D.2/D.4 -- 10 CG iterations, RMSprop preconditioning, Levenberg-
@@ -109,6 +110,11 @@ class TrainConfig:
     eval_samples: int = 2500
     log_every: int = 10
     progress: bool = True
+    forces: str = "curl,magnetic,friction"  #: derived: force set of the rule
+    scheme: str = "semi-implicit"      #: derived: discretization scheme (integrators.schemes)
+    delta: float | None = None         #: derived: time step
+    mu: float | None = None            #: derived: friction
+    q: float | None = None             #: derived: magnetic charge (eq. 7 convention)
     fid_features: str = "auto"         #: auto | classifier | inception | none | PATH (TorchScript)
     inception_weights: str | None = None
     classifier_cache: str | None = None
@@ -180,6 +186,8 @@ def build_optimizer(cfg: TrainConfig, G, D):
     Hyperparameters go as pairs ``(generator, discriminator)``; a flag the optimizer does
     not take is an error (``alpha`` and ``beta`` only when set explicitly or accepted)."""
     entry = OPTIMIZERS[cfg.optimizer]
+    if cfg.optimizer == "derived":
+        return build_derived(cfg, G, D)
     if isinstance(entry, str):
         import optimizers
         cls = getattr(optimizers, entry, None)
@@ -213,6 +221,24 @@ def build_optimizer(cfg: TrainConfig, G, D):
         return cls(list(G.parameters()), list(D.parameters()), **kw)
     except TypeError as err:
         raise ValueError(f"cannot build optimizer {cfg.optimizer!r}: {err}") from None
+
+
+def build_derived(cfg: TrainConfig, G, D):
+    """``optimizers.from_rule`` of the rule that ``integrators.derive`` derives for
+    ``cfg.forces`` under ``cfg.scheme`` with time step ``delta`` (friction ``mu``, charge
+    ``q``); the rule's coefficients replace lr/alpha (plain, without Adam's preconditioning)."""
+    from integrators.derive import derive
+    from optimizers import from_rule
+    if cfg.delta is None:
+        raise ValueError("optimizer 'derived' needs the time step delta (--delta)")
+    try:
+        rule = derive(cfg.forces.split(","), cfg.scheme).to_update_rule(cfg.delta, cfg.mu, cfg.q)
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"cannot derive the rule: {err}") from None
+    try:
+        return from_rule(rule, list(G.parameters()), list(D.parameters()), **cfg.hyper)
+    except TypeError as err:
+        raise ValueError(f"cannot build the derived optimizer: {err}") from None
 
 
 # ------------------------------------------------------------------------ RNG state

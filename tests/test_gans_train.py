@@ -53,7 +53,8 @@ def test_resume_refuses_other_settings(tmp_path):
 def test_every_optimizer_trains_a_tiny_gan(name):
     from gans.train import _Run
     cfg = TrainConfig(iters=2, optimizer=name, width=4, batch_size=8, progress=False, eval_samples=50,
-                      **({"beta": 0.5} if name == "lead" else {}))
+                      **({"beta": 0.5} if name == "lead" else {}),
+                      **({"delta": 0.1, "mu": 0.5, "q": 1.0} if name == "derived" else {}))
     init = _Run(cfg.resolved(), torch.device("cpu"))  # the same seeded initialisation
     r = train(cfg)
     for new, old in ((r.G, init.G), (r.D, init.D)):
@@ -170,3 +171,17 @@ def test_cli_cuda_without_cuda(capsys):
         pytest.skip("this machine has CUDA")
     assert main(["train", "--task", "8gaussians", "--iters", "1", "--device", "cuda"]) == 2
     assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_derived_rule_trains_like_lead():
+    """--optimizer derived with curl + magnetic + friction (semi-implicit) is LEAD with
+    Prop. 1's coefficients (eq. 7 charge): beta = 1 - mu delta, lr = delta^2, alpha = q delta."""
+    delta, mu, q = 0.1, 0.5, 2.0
+    base = dict(iters=3, width=4, batch_size=8, progress=False, eval_samples=50)
+    d = train(TrainConfig(optimizer="derived", delta=delta, mu=mu, q=q, **base))
+    lead = train(TrainConfig(optimizer="lead", lr_g=delta ** 2, lr_d=delta ** 2, beta=1 - mu * delta,
+                             alpha_g=q * delta, alpha_d=q * delta, **base))
+    a, b = _state(d), _state(lead)
+    assert all(torch.allclose(a[k], b[k], rtol=0, atol=1e-6) for k in a)
+    assert any(not torch.equal(x, y) for x, y in zip(a.values(), _state(train(TrainConfig(
+        optimizer="derived", delta=delta, mu=mu, q=0.0, **base))).values()))

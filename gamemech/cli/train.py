@@ -54,6 +54,12 @@ def config_from_args(args):
     from gans.train import TrainConfig
     lr_g, lr_d = _pair(args, "lr", "lr_g", "lr_d")
     alpha_g, alpha_d = _pair(args, "alpha", "alpha_g", "alpha_d")
+    if args.optimizer == "derived":
+        given = [f for f in ("lr", "lr_g", "lr_d", "alpha", "alpha_g", "alpha_d", "beta")
+                 if getattr(args, f) is not None]
+        if given:
+            raise CLIError(f"--optimizer derived takes its coefficients from the rule; "
+                           f"--{given[0].replace('_', '-')} does not apply (use --delta, --mu, --q)")
     betas = None
     if args.beta1 is not None or args.beta2 is not None:
         from gans.train import TASKS
@@ -68,7 +74,8 @@ def config_from_args(args):
         device=args.device, data_dir=args.data, out=args.out, checkpoint_every=args.checkpoint_every,
         eval_every=args.eval_every, eval_samples=args.eval_samples, log_every=args.log_every,
         progress=not args.no_progress, fid_features=args.fid_features,
-        inception_weights=args.inception_weights, classifier_cache=args.classifier_cache)
+        inception_weights=args.inception_weights, classifier_cache=args.classifier_cache,
+        forces=args.forces, scheme=args.scheme, delta=args.delta, mu=args.mu, q=args.q)
 
 
 def run(args) -> int:
@@ -146,6 +153,12 @@ def register(sub) -> None:
                    help="model width (mlp: hidden units, default 2000 as Table 2)")
     h.add_argument("--z-dim", type=_positive_int("--z-dim"), default=None)
     h.add_argument("--gp-weight", type=finite_float("--gp-weight", 0.0), default=10.0)
+    r = p.add_argument_group("--optimizer derived: the rule derived from forces and a scheme")
+    r.add_argument("--forces", default="curl,magnetic,friction")
+    r.add_argument("--scheme", default="semi-implicit", help="integrators.schemes name")
+    r.add_argument("--delta", type=finite_float("--delta", 0.0, strict=True), default=None)
+    r.add_argument("--mu", type=finite_float("--mu", 0.0), default=None)
+    r.add_argument("--q", type=finite_float("--q"), default=None)
     o = p.add_argument_group("logging, evaluation, checkpoints")
     o.add_argument("--checkpoint-every", type=_nonneg_int("--checkpoint-every"), default=0)
     o.add_argument("--eval-every", type=_nonneg_int("--eval-every"), default=0)
