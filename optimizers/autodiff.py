@@ -24,6 +24,15 @@ A block product is ONE Jacobian-vector product; no Jacobian is formed. Two modes
     closure by a ``TorchFunctionMode``, so closures over ``nn.Module`` s work unchanged
     (no ``functional_call`` needed). Costs one closure evaluation per product.
 
+Data parallelism (:mod:`optimizers.distributed`): an Evaluation may carry a ``reducer``
+(a callable averaging a list of tensors over ranks). Then every value it returns -- loss
+values, gradients, block products -- is the mean over ranks of the rank's own value, and
+a gradient taken with ``graph=True`` carries the mean as its value (its graph stays the
+rank's own). Inside such a step :func:`grads` averages its (first-order) results too, so
+a custom scalar built from ``graph=True`` gradients (CO's ``|xi|^2``) differentiates to
+the mean of ``J_r^T xi``, which is ``J^T xi`` of the mean loss. Without a reducer nothing
+changes.
+
 Closures (the contract of :meth:`GameOptimizer.step`): ``closure()`` returns
 ``(loss_x, loss_y)``; or ``closure(player)`` returns ``loss_player`` alone. Both go
 through :class:`GameClosure`, which detects the form from the signature and checks
@@ -31,6 +40,8 @@ that every loss is a real scalar.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import inspect
 import math
 from typing import Dict, List, Optional, Sequence
@@ -53,9 +64,32 @@ class NonFiniteError(FloatingPointError):
         self.step = step
 
 
+#: The reducer of the data-parallel step in progress (None: single process).
+_ACTIVE_REDUCER: contextvars.ContextVar = contextvars.ContextVar("game_reducer", default=None)
+
+
+@contextlib.contextmanager
+def reducing(reducer):
+    """Within this block :func:`grads` averages first-order results with ``reducer``."""
+    token = _ACTIVE_REDUCER.set(reducer)
+    try:
+        yield
+    finally:
+        _ACTIVE_REDUCER.reset(token)
+
+
 def grads(loss: torch.Tensor, params: Sequence[torch.Tensor], create_graph: bool = False,
           retain_graph: Optional[bool] = None) -> List[torch.Tensor]:
-    """``torch.autograd.grad`` of a scalar; parameters ``loss`` ignores get zeros."""
+    """``torch.autograd.grad`` of a scalar; parameters ``loss`` ignores get zeros.
+
+    Inside a data-parallel step (:func:`reducing`), results taken without
+    ``create_graph`` are averaged over ranks."""
+    out = _grads(loss, params, create_graph, retain_graph)
+    reducer = _ACTIVE_REDUCER.get()
+    return reducer(out) if reducer is not None and not create_graph else out
+
+
+def _grads(loss, params, create_graph=False, retain_graph=None) -> List[torch.Tensor]:
     params = list(params)
     if not loss.requires_grad:
         return [torch.zeros_like(p) for p in params]
@@ -160,27 +194,33 @@ class Evaluation:
     mixed_mode: ``"double_backward"`` or ``"forward"`` (module docstring).
     second_order: keep graphs for Hessian-block products (double backward mode).
     check_finite: callable(name, loss) raising on a non-finite loss.
+    reducer: ``None``, or a callable ``list of tensors -> list of their means over
+        ranks`` (:class:`optimizers.distributed.AllReduceMean`); see the module docstring.
     """
 
     def __init__(self, closure: GameClosure, params: Dict[str, List[torch.Tensor]],
                  mixed_mode: str = "double_backward", second_order: bool = False,
-                 check_finite=None):
+                 check_finite=None, reducer=None):
         if mixed_mode not in MIXED_MODES:
             raise ValueError(f"mixed_mode must be one of {MIXED_MODES}, got {mixed_mode!r}")
         self.closure, self.params = closure, params
         self.mode, self.second_order = mixed_mode, second_order
         self._check_finite = check_finite
+        self._distributed = reducer is not None
+        self._reduce = reducer if reducer is not None else list
         self._losses: Dict[str, torch.Tensor] = {}   # with graph
         self._values: Dict[str, torch.Tensor] = {}   # detached, for reporting
         self._first: Dict[str, List[torch.Tensor]] = {}   # loss s -> grads wrt x + y
+        self._mean: Dict[str, List[torch.Tensor]] = {}    # the same, detached, rank mean
 
     # --------------------------------------------------------------- losses
     def _store(self, out: Dict[str, torch.Tensor]):
-        for p, v in out.items():
+        means = self._reduce([v.detach() for v in out.values()])
+        for (p, v), mean in zip(out.items(), means):
             if self._check_finite is not None:
-                self._check_finite(f"loss_{p}", v)
+                self._check_finite(f"loss_{p}", mean)
             self._losses.setdefault(p, v)
-            self._values.setdefault(p, v.detach())
+            self._values.setdefault(p, mean)
 
     def loss(self, s: str) -> torch.Tensor:
         """``L_s`` (with its graph)."""
@@ -196,20 +236,27 @@ class Evaluation:
     def _all_grads(self, s: str) -> List[torch.Tensor]:
         if s not in self._first:
             allp = self.params["x"] + self.params["y"]
-            self._first[s] = grads(self.loss(s), allp, create_graph=self.second_order,
-                                   retain_graph=True)
+            self._first[s] = _grads(self.loss(s), allp, create_graph=self.second_order,
+                                    retain_graph=True)
+            self._mean[s] = self._reduce([t.detach() for t in self._first[s]])
         return self._first[s]
 
     def grad_wrt(self, s: str, i: str, graph: bool = False) -> List[torch.Tensor]:
-        """``grad_i L_s``; ``graph=True`` keeps it differentiable (needs second_order)."""
+        """``grad_i L_s``; ``graph=True`` keeps it differentiable (needs second_order).
+
+        Data parallel: the value is the mean over ranks; with ``graph=True`` the graph
+        is this rank's (``m + (g - g.detach())``: value m, derivative of g)."""
         g = self._all_grads(s)
         nx = len(self.params["x"])
-        part = g[:nx] if i == "x" else g[nx:]
-        if graph:
-            if not self.second_order:
-                raise RuntimeError("grad_wrt(graph=True) needs Evaluation(second_order=True)")
-            return part
-        return [t.detach() for t in part]
+        sl = slice(None, nx) if i == "x" else slice(nx, None)
+        mean = self._mean[s][sl]
+        if not graph:
+            return mean
+        if not self.second_order:
+            raise RuntimeError("grad_wrt(graph=True) needs Evaluation(second_order=True)")
+        if not self._distributed:
+            return g[sl]
+        return [m + (t - t.detach()) for t, m in zip(g[sl], mean)]   # value exactly m
 
     def grad(self, i: str) -> List[torch.Tensor]:
         """``grad_i L_i`` (detached)."""
@@ -219,9 +266,10 @@ class Evaluation:
     def hvp(self, s: str, i: str, j: str, v_j: Sequence[torch.Tensor]) -> List[torch.Tensor]:
         """``grad_{ij} L_s . v_j = grad_i <grad_j L_s, v_j>`` as one JVP (detached)."""
         if self.mode == "forward":
-            return self._forward_block(s, i, j, v_j)[1]
+            return self._reduce(self._forward_block(s, i, j, v_j)[1])
         g_j = self.grad_wrt(s, j, graph=True)
-        return [t.detach() for t in grads(dot(g_j, v_j), self.params[i], retain_graph=True)]
+        return self._reduce([t.detach() for t in _grads(dot(g_j, v_j), self.params[i],
+                                                        retain_graph=True)])
 
     def grad_and_mixed(self, i: str, d_j: Sequence[torch.Tensor], source: str = "own"):
         """``(grad_i L_i, M_i)``: LEAD's coupling ``M_i = grad_{ij} L_i . d_j`` (own) or
@@ -229,24 +277,27 @@ class Evaluation:
         j = OTHER[i]
         s = i if source == "own" else j
         if self.mode == "forward" and source == "own":
-            return self._forward_block(i, i, j, d_j)
+            g, m = self._forward_block(i, i, j, d_j)
+            both = self._reduce(g + m)
+            return both[:len(g)], both[len(g):]
         m = self.hvp(s, i, j, d_j)
         if source == "opponent":
             m = [-t for t in m]
         return self.grad(i), m
 
     def _forward_block(self, s: str, i: str, j: str, v_j):
-        """Forward-over-reverse: re-run L_s with theta_j dual (tangent v_j)."""
+        """Forward-over-reverse: re-run L_s with theta_j dual (tangent v_j). Returns this
+        rank's ``(grad_i L_s, grad_ij L_s . v_j)``; the callers average them."""
         with fwAD.dual_level():
             table = {id(p): fwAD.make_dual(p, v.to(p.dtype)) for p, v in zip(self.params[j], v_j)}
             with _Substitute(table):
                 out = self.closure(s if self.closure.per_player else None)
             loss = out[s]
-            primal = fwAD.unpack_dual(loss).primal.detach()
+            primal = self._reduce([fwAD.unpack_dual(loss).primal.detach()])[0]
             if self._check_finite is not None:
                 self._check_finite(f"loss_{s}", primal)
             self._values.setdefault(s, primal)
-            gs = grads(loss, self.params[i])
+            gs = _grads(loss, self.params[i])
             pairs = [fwAD.unpack_dual(g) for g in gs]
             g = [pr.primal.detach().clone() for pr in pairs]
             m = [torch.zeros_like(p) if pr.tangent is None else pr.tangent.detach().clone()

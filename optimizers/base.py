@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tu
 import torch
 
 from .autodiff import (MIXED_MODES, MIXED_SOURCES, OTHER, PLAYERS, Evaluation, GameClosure,
-                       NonFiniteError)
+                       NonFiniteError, reducing)
 
 NONFINITE_POLICIES = ("raise", "flag")
 #: Default mixed-term mode; chosen by benchmarks/mixed_term.py (see docs/OPTIMIZERS.md).
@@ -131,6 +131,9 @@ class GameOptimizer(torch.optim.Optimizer):
     """
 
     hyper: Dict[str, Hyper] = {}
+    #: ``None`` (one process) or a callable averaging lists of tensors over ranks; set by
+    #: :func:`optimizers.distributed.data_parallel`. Not saved in checkpoints.
+    reducer = None
 
     def __init__(self, params_x, params_y, defaults: Dict[str, Any], *,
                  options: Optional[Dict[str, Any]] = None, nonfinite: str = "raise",
@@ -264,7 +267,7 @@ class GameOptimizer(torch.optim.Optimizer):
         """An :class:`Evaluation` at the current parameters (lazy, cached)."""
         return Evaluation(closure, {p: self.player_params(p) for p in PLAYERS},
                           mixed_mode=self.mixed_mode, second_order=second_order,
-                          check_finite=self._check_loss)
+                          check_finite=self._check_loss, reducer=self.reducer)
 
     def _check_loss(self, name: str, value: torch.Tensor):
         if not bool(torch.isfinite(value.detach())):
@@ -324,7 +327,8 @@ class GameOptimizer(torch.optim.Optimizer):
             GameClosure(closure, owner=type(self).__name__)
         self._tx = []
         try:
-            losses = self._step(closure)
+            with reducing(self.reducer):
+                losses = self._step(closure)
         except NonFiniteError as err:
             self._rollback()
             if self.nonfinite == "raise":
