@@ -96,9 +96,10 @@ class Problem:
         self.G, self.D, z_dim = build_models("mlp", (2,), width=width)
         self.G, self.D = self.G.to(device), self.D.to(device)
         gen = torch.Generator().manual_seed(seed)
-        self.real = eight_gaussians().sample(batch, generator=gen).to(device)
-        self.z = torch.randn(batch, z_dim, generator=gen).to(device)
-        self.eps = torch.rand(batch, generator=gen).to(device)
+        dtype = next(self.G.parameters()).dtype
+        self.real = eight_gaussians().sample(batch, generator=gen).to(device, dtype)
+        self.z = torch.randn(batch, z_dim, generator=gen).to(device, dtype)
+        self.eps = torch.rand(batch, generator=gen).to(device, dtype)
         self.losses = {"non-saturating": non_saturating, "wgan-gp": make_wgan_gp(10.0)}
         self.n_params = sum(p.numel() for p in self.params())
 

@@ -54,8 +54,9 @@ def gan_problem(width: int, batch: int, seed: int):
     torch.manual_seed(seed)
     G, D, z_dim = build_models("mlp", (2,), width=width)
     gen = torch.Generator().manual_seed(seed)
-    real = eight_gaussians().sample(batch, generator=gen)
-    z = torch.randn(batch, z_dim, generator=gen)
+    dtype = next(G.parameters()).dtype
+    real = eight_gaussians().sample(batch, generator=gen).to(dtype)
+    z = torch.randn(batch, z_dim, generator=gen).to(dtype)
 
     def make():
         g, d = copy.deepcopy(G), copy.deepcopy(D)

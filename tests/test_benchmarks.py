@@ -1,0 +1,122 @@
+"""Smoke tests of the benchmark scripts: each ``--quick`` mode end to end, checking the
+structure of what it writes (JSON, markdown table, plot), never speed."""
+import importlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(name, tmp_path, *extra):
+    mod = importlib.import_module(f"benchmarks.{name}")
+    payload = mod.main(["--quick", "--out", str(tmp_path), *extra])
+    for suffix in ("json", "md", "png"):
+        assert (tmp_path / f"{name}.{suffix}").stat().st_size > 0
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave nothing behind
+    on_disk = json.loads((tmp_path / f"{name}.json").read_text())
+    assert on_disk["quick"] is True and on_disk["rows"]
+    assert on_disk["machine"]["torch_threads"] >= 1 and "under_load" in on_disk
+    table = (tmp_path / f"{name}.md").read_text()
+    lines = [ln for ln in table.splitlines() if ln.startswith("|")]
+    assert len({ln.count("|") for ln in lines}) == 1  # a well-formed markdown table
+    assert len(lines) == 2 + len(payload["rows"]) or name == "cost_per_iteration"
+    return payload, on_disk
+
+
+def test_simulation_throughput_quick(tmp_path):
+    payload, _ = _run("simulation_throughput", tmp_path, "--games", "2-D")
+    rows = payload["rows"]
+    batched = sorted(r["batch"] for r in rows if r["backend"] == "torchdiffeq")
+    assert batched == [1, 8]
+    assert {r["backend"] for r in rows} == {"torchdiffeq", "scipy", "scipy, numpy-matrix RHS"}
+    for r in rows:
+        assert r["success"] and r["trajectories_per_second"] > 0
+        # every solver at rtol 1e-7 agrees with expm to well below the state's scale
+        assert r["max_abs_error"] < 1e-5
+    scipy_row = next(r for r in rows if r["backend"] == "scipy")
+    assert scipy_row["speedup_vs_scipy_loop"] == pytest.approx(1.0)
+
+
+def test_phase_matrix_is_the_particle_jacobian():
+    """The benchmark's reference (eq. 36 in numpy) against the library's autograd Jacobian,
+    and expm against the library's own tight solve."""
+    from benchmarks.simulation_throughput import make_game, phase_matrix, reference
+    from integrators import simulate
+    from mechanics import Curl, Friction, Magnetic, Particle
+    game, A = make_game(3, 0.2, seed=1)
+    mu = 0.7
+    q = 2 / mu + mu
+    dyn = Particle(game, Curl() + Magnetic(q) + Friction(mu))
+    M = phase_matrix(0.2, A, mu, q)
+    np.testing.assert_allclose(dyn.jacobian().numpy(), M, rtol=0, atol=1e-12)
+    z0 = np.random.default_rng(0).standard_normal((2, dyn.dim))
+    ts = np.array([0.0, 0.5, 1.0])
+    traj = simulate(dyn, torch.as_tensor(z0), ts, rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(traj.zs.numpy(), reference(M, z0, ts), atol=1e-9)
+    assert np.allclose(reference(M, z0, [0.0])[0], z0)
+    assert np.allclose(scipy.linalg.expm(M * 0.0), np.eye(dyn.dim))
+
+
+def test_cost_per_iteration_quick(tmp_path):
+    payload, _ = _run("cost_per_iteration", tmp_path, "--methods",
+                      "lead-adam,extra-adam,cgd", "--modes", "double_backward,forward")
+    labels = {r["label"] for r in payload["rows"]}
+    assert labels == {"adam-alt", "lead-adam [double_backward]", "lead-adam [forward]",
+                      "extra-adam", "cgd [double_backward]", "cgd [forward]"}
+    base = next(r for r in payload["rows"] if r["label"] == "adam-alt")
+    assert base["ratio_to_adam_alt"] == 1.0 and base["flop_ratio_to_adam_alt"] == 1.0
+    for r in payload["rows"]:
+        assert r["ms_per_iter"] > 0 and r["gflop_per_iter"] > 0
+    # FLOPs are deterministic: an exact mixed term costs more than plain gradients
+    lead = next(r for r in payload["rows"] if r["label"] == "lead-adam [double_backward]")
+    assert lead["flop_ratio_to_adam_alt"] > 1.0
+    assert set(payload["lead_adam_target"]) == {"width 16 [double_backward]", "width 16 [forward]"}
+    assert not any(v["target_applies"] for v in payload["lead_adam_target"].values())
+
+
+def test_derived_vs_handwritten_quick(tmp_path):
+    payload, _ = _run("derived_vs_handwritten", tmp_path, "--modes", "double_backward")
+    assert [r["problem"] for r in payload["rows"]] == ["gan-16", "quadratic-100"]
+    for r in payload["rows"]:
+        assert r["ratio"] > 0 and r["steps_timed"] == 2
+        assert r["max_abs_iterate_difference"] <= 1e-6  # same rule, same iterates
+    # Prop. 1 (eq. 7 charge): beta = 1 - mu delta, eta = delta^2, alpha = q delta
+    rule = payload["rule"]
+    assert rule["beta"] == pytest.approx(0.99) and rule["eta"] == pytest.approx(1e-4)
+    assert rule["alpha"] == pytest.approx(0.03)
+
+
+def test_iterations_to_converge_quick(tmp_path):
+    payload, _ = _run("iterations_to_converge", tmp_path, "--methods", "gda,eg")
+    rows = payload["rows"]
+    assert {(r["game"], r["method"]) for r in rows} == {
+        (g, m) for g in ("quadratic", "coop-adversarial") for m in ("gda", "eg")}
+    for r in rows:
+        assert 0 < r["spectral_radius"]
+        if r["iterations"] is not None:
+            assert r["final_distance"] < 1e-6
+            assert r["distances"][0] == pytest.approx(r["initial_distance"])
+
+
+def test_bad_arguments_exit_2(tmp_path):
+    from benchmarks import cost_per_iteration, simulation_throughput
+    with pytest.raises(SystemExit) as e:
+        cost_per_iteration.main(["--methods", "nope", "--out", str(tmp_path)])
+    assert e.value.code == 2
+    with pytest.raises(SystemExit) as e:
+        simulation_throughput.main(["--games", "3-D", "--out", str(tmp_path)])
+    assert e.value.code == 2
+    assert not list(tmp_path.iterdir())
+
+
+def test_runs_as_a_script(tmp_path):
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "iterations_to_converge.py"),
+                          "--help"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert out.returncode == 0 and "--quick" in out.stdout
