@@ -10,7 +10,7 @@ verdict in :data:`VERDICTS`, evidence); ``render_markdown`` writes the ledger
 """
 from ._registry import (CAVEAT, CLAIMS, FAILS, HOLDS, UNCHECKABLE, VERDICTS, Claim, ClaimResult,
                         Row, claim, render_markdown, rows_to_json, run_claim, run_claims, select)
-from . import lead, fr, notes, gan  # noqa: E402,F401  (registers the checks, in ledger order)
+from . import lead, gan, fr, notes  # noqa: E402,F401  (registers the checks, in ledger order)
 
 __all__ = ["CLAIMS", "VERDICTS", "HOLDS", "CAVEAT", "FAILS", "UNCHECKABLE", "Claim",
            "ClaimResult", "Row", "claim", "run_claim", "run_claims", "select",
