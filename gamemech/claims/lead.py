@@ -485,6 +485,12 @@ def check_fig3(quick: bool) -> ClaimResult:
                 + "; ".join(f"gamma_max={gm}: " + ", ".join(f"{m} {g(v, 4)}" for m, v in r.items())
                             for gm, r in rho.items()))
     data = {"radii": {str(k): v for k, v in rho.items()}, "n": n, "seed": 0}
+    if not quick:   # the purely adversarial limit gamma = I (eq. 31 becomes bilinear)
+        full = mechanics.coop_adversarial(np.ones(n), A=rec["A"], B1=rec["B1"], B2=rec["B2"])
+        lim = {m: tune(m, full, seed=0, maxiter=maxiter, popsize=popsize).spectral_radius
+               for m in ("negative-momentum", "gda", "positive-momentum", "lead")}
+        data["gamma_I"] = lim
+        computed += "; gamma = I (bilinear limit): " + ", ".join(f"{m} {g(v, 4)}" for m, v in lim.items())
     parts = [f"gamma_max=0: LEAD and PM within 1e-3 of the best ({g(best0, 4)}): {coop_ok}",
              f"gamma_max=1: LEAD's rate 1-rho at least half the best of EG/OGDA/CM: {par}",
              f"gamma_max=1: NM, GDA, PM radius >= 1: {div_ok} ("
