@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import struct
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Optional
@@ -110,16 +113,60 @@ class Trajectory:
 
     @classmethod
     def load(cls, path) -> "Trajectory":
-        """Read a file written by :meth:`save` (no pickled objects are loaded)."""
+        """Read a file written by :meth:`save` (no pickled objects are loaded).
+
+        A missing, truncated or malformed file, or one whose arrays do not fit together
+        (shapes, dtypes, dimensions), raises ``ValueError`` naming the file."""
         try:
             with np.load(Path(path), allow_pickle=False) as data:
-                meta = json.loads(str(data["meta"]))
-                return cls(ts=torch.from_numpy(data["ts"]), zs=torch.from_numpy(data["zs"]),
-                           n=int(meta["n"]), m=int(meta["m"]),
-                           has_velocity=bool(meta["has_velocity"]),
-                           diverged=torch.from_numpy(data["diverged"]),
-                           diverged_at=torch.from_numpy(data["diverged_at"]),
-                           stats=dict(meta.get("stats", {})), success=bool(meta["success"]),
-                           message=str(meta.get("message", "")))
-        except (OSError, KeyError, ValueError, json.JSONDecodeError) as err:
-            raise ValueError(f"{path} is not a trajectory file written by Trajectory.save: {err}") from None
+                arrays = {k: data[k] for k in ("ts", "zs", "diverged", "diverged_at", "meta")}
+            meta = json.loads(str(_scalar_text(arrays.pop("meta"))))
+            return cls(**_checked_fields(arrays, meta))
+        except (OSError, EOFError, KeyError, ValueError, TypeError, RuntimeError, MemoryError,
+                zipfile.BadZipFile, zlib.error, struct.error) as err:
+            # RuntimeError: zipfile's "encrypted" / NotImplementedError for corrupt headers
+            msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise ValueError(f"{path} is not a trajectory file written by Trajectory.save: "
+                             f"{msg}") from None
+
+
+def _scalar_text(a: np.ndarray) -> str:
+    if a.shape != () or a.dtype.kind != "U":
+        raise ValueError("its 'meta' entry is not a JSON string")
+    return str(a)
+
+
+def _checked_fields(arrays: Dict[str, np.ndarray], meta) -> Dict[str, Any]:
+    """Validate what :meth:`Trajectory.load` read; return the constructor's arguments."""
+    if not isinstance(meta, dict):
+        raise ValueError("its meta data is not a JSON object")
+
+    def count(key):
+        v = meta.get(key)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"meta {key!r} must be a positive integer, got {v!r}")
+        return v
+
+    n, m = count("n"), count("m")
+    flags = {k: meta.get(k) for k in ("has_velocity", "success")}
+    if not all(isinstance(v, bool) for v in flags.values()):
+        raise ValueError(f"meta has_velocity and success must be true/false, got {flags}")
+    stats, message = meta.get("stats", {}), meta.get("message", "")
+    if not isinstance(stats, dict) or not isinstance(message, str):
+        raise ValueError("meta stats must be an object and message a string")
+    ts, zs, div, div_at = (arrays[k] for k in ("ts", "zs", "diverged", "diverged_at"))
+    dim = (2 if flags["has_velocity"] else 1) * (n + m)
+    if ts.ndim != 1 or ts.dtype.kind != "f" or not np.isfinite(ts).all():
+        raise ValueError(f"ts must be a finite 1-D float array, got shape {ts.shape} {ts.dtype}")
+    if zs.dtype.kind != "f" or zs.ndim < 2 or zs.shape[0] != ts.shape[0] or zs.shape[-1] != dim:
+        raise ValueError(f"zs must be a float array of shape ({ts.shape[0]}, ..., {dim}), "
+                         f"got {zs.shape} {zs.dtype}")
+    batch = zs.shape[1:-1]
+    if div.dtype != np.bool_ or div.shape != batch:
+        raise ValueError(f"diverged must be a bool array of shape {batch}, got {div.shape} {div.dtype}")
+    if div_at.dtype.kind != "f" or div_at.shape != batch:
+        raise ValueError(f"diverged_at must be a float array of shape {batch}, got {div_at.shape}")
+    return dict(ts=torch.from_numpy(ts), zs=torch.from_numpy(zs), n=n, m=m,
+                has_velocity=flags["has_velocity"], diverged=torch.from_numpy(div),
+                diverged_at=torch.from_numpy(div_at), stats=dict(stats),
+                success=flags["success"], message=message)

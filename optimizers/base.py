@@ -31,10 +31,18 @@ _MISSING = object()
 
 
 # ------------------------------------------------------------------ validation
+def brief(v, limit: int = 60) -> str:
+    """A one-line, short description of a (possibly user-supplied) value for messages."""
+    if isinstance(v, torch.Tensor):
+        return f"tensor(shape={tuple(v.shape)}, dtype={v.dtype})"
+    r = " ".join(repr(v).split())
+    return r if len(r) <= limit else r[:limit] + "..."
+
+
 def _real(name: str, v) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) and not (
             isinstance(v, torch.Tensor) and v.numel() == 1):
-        raise ValueError(f"Invalid {name}: expected a real number, got {v!r}")
+        raise ValueError(f"Invalid {name}: expected a real number, got {brief(v)}")
     v = float(v)
     if not math.isfinite(v):
         raise ValueError(f"Invalid {name}: must be finite, got {v}")
@@ -72,7 +80,7 @@ def momentum(name: str, v) -> float:
 def adam_betas(name: str, v) -> Tuple[float, float]:
     """Adam's ``(beta1, beta2)``, each in [0, 1)."""
     if not isinstance(v, (tuple, list)) or len(v) != 2:
-        raise ValueError(f"Invalid {name}: expected a pair (beta1, beta2), got {v!r}")
+        raise ValueError(f"Invalid {name}: expected a pair (beta1, beta2), got {brief(v)}")
     out = tuple(_real(f"{name}[{k}]", b) for k, b in enumerate(v))
     for k, b in enumerate(out):
         if not 0.0 <= b < 1.0:
@@ -95,7 +103,7 @@ def split_players(name: str, value, spec: Hyper) -> Dict[str, Any]:
         is_pair = is_pair and all(isinstance(v, (tuple, list)) for v in value)
     elif isinstance(value, (tuple, list)) and not is_pair:
         raise ValueError(f"Invalid {name}: expected a scalar or a pair (x value, y value), "
-                         f"got {value!r}")
+                         f"got {brief(value)}")
     vals = value if is_pair else (value, value)
     return {p: spec.check(f"{name} (player {p})" if is_pair else name, v)
             for p, v in zip(PLAYERS, vals)}
@@ -134,6 +142,7 @@ class GameOptimizer(torch.optim.Optimizer):
     #: ``None`` (one process) or a callable averaging lists of tensors over ranks; set by
     #: :func:`optimizers.distributed.data_parallel`. Not saved in checkpoints.
     reducer = None
+    _loaded_unchecked = False   # True from load_state_dict until the next completed step
 
     def __init__(self, params_x, params_y, defaults: Dict[str, Any], *,
                  options: Optional[Dict[str, Any]] = None, nonfinite: str = "raise",
@@ -281,6 +290,11 @@ class GameOptimizer(torch.optim.Optimizer):
         st = self.state[p]
         if not st:
             st.update(init(p))
+        elif self._loaded_unchecked:     # first step after load_state_dict: keys complete?
+            missing = sorted(set(init(p)) - set(st))
+            if missing:
+                raise ValueError(f"{type(self).__name__}: the loaded state dict lacks state "
+                                 f"{missing} of a parameter of shape {tuple(p.shape)}")
         return st
 
     def _commit(self, params: Sequence[torch.Tensor], new_params: Sequence[torch.Tensor],
@@ -336,9 +350,13 @@ class GameOptimizer(torch.optim.Optimizer):
             self.nonfinite_steps.append(err.step)
             warnings.warn(str(err) + " (step skipped)", RuntimeWarning, stacklevel=2)
             return None
+        except BaseException:   # any failure mid-step: back to the last completed step
+            self._rollback()
+            raise
         finally:
             self._tx = None
         self.game_step += 1
+        self._loaded_unchecked = False
         return losses
 
     def _step(self, closure: GameClosure):
@@ -352,23 +370,116 @@ class GameOptimizer(torch.optim.Optimizer):
         return sd
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
+        """Load a checkpoint of this class with these options; a malformed one raises
+        ``ValueError``/``TypeError`` naming what is wrong, before anything is changed."""
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"state_dict must be a dict, got {type(state_dict).__name__}")
         game = state_dict.get("game")
         if game is None:
             raise ValueError("not a GameOptimizer state dict (no 'game' entry)")
+        state_dict = self._check_state_dict(state_dict)
+        super().load_state_dict(state_dict)
+        self._loaded_unchecked = True
+        self.game_step = int(game["step"])
+        self.nonfinite_steps = list(game["nonfinite_steps"])
+
+    def _check_state_dict(self, sd: Dict[str, Any]) -> Dict[str, Any]:
+        """Structure, types, hyperparameters, shapes and finiteness of a checkpoint;
+        returns it with the hyperparameters normalised by their checks (a copy)."""
+        def bad(msg):
+            raise ValueError(f"malformed {type(self).__name__} state dict: {msg}")
+
+        def is_int(v):
+            return isinstance(v, int) and not isinstance(v, bool)
+
+        game, groups, state = sd["game"], sd.get("param_groups"), sd.get("state")
+        if not isinstance(game, dict):
+            bad(f"'game' is {type(game).__name__}, not a dict")
+        for key, kind in (("class", str), ("options", dict), ("nonfinite_steps", list)):
+            if not isinstance(game.get(key), kind):
+                bad(f"game[{key!r}] must be a {kind.__name__}, got {brief(game.get(key))}")
+        if not is_int(game.get("step")) or game["step"] < 0:
+            bad(f"game['step'] must be an integer >= 0, got {brief(game.get('step'))}")
+        if not all(is_int(k) for k in game["nonfinite_steps"]):
+            bad("game['nonfinite_steps'] must hold integers")
+        if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
+            bad("'param_groups' must be a list of dicts")
+        if not isinstance(state, dict):
+            bad(f"'state' is {type(state).__name__}, not a dict")
         if game.get("class") != type(self).__name__:
             raise ValueError(f"state dict was saved by {game.get('class')}, "
                              f"not {type(self).__name__}")
         for k, v in game["options"].items():
-            if self.options.get(k, _MISSING) != v:
-                raise ValueError(f"state dict was saved with {k}={v!r}, this optimizer has "
-                                 f"{k}={self.options.get(k)!r}")
-        saved = [g.get("player") for g in state_dict["param_groups"]]
+            if isinstance(v, torch.Tensor) or self.options.get(k, _MISSING) != v:
+                raise ValueError(f"state dict was saved with {brief(k)}={brief(v)}, this "
+                                 f"optimizer has {brief(k)}={brief(self.options.get(k))}")
+        saved = [g.get("player") for g in groups]
+        if not all(isinstance(p, str) for p in saved):
+            bad(f"group players must be 'x' or 'y', got {brief(saved)}")
         if saved != [g["player"] for g in self.param_groups]:
             raise ValueError(f"state dict groups belong to players {saved}, this optimizer's "
                              f"to {[g['player'] for g in self.param_groups]}")
-        super().load_state_dict(state_dict)
-        self.game_step = int(game["step"])
-        self.nonfinite_steps = list(game["nonfinite_steps"])
+        if len(groups) != len(self.param_groups):
+            bad(f"{len(groups)} param groups, this optimizer has {len(self.param_groups)}")
+        shapes, checked = {}, [dict(g) for g in groups]
+        for k, (g, mine) in enumerate(zip(groups, self.param_groups)):
+            ids = g.get("params")
+            if not isinstance(ids, list) or not all(is_int(i) for i in ids):
+                bad(f"group {k}: 'params' must be a list of integer ids")
+            if len(ids) != len(mine["params"]):
+                bad(f"group {k} has {len(ids)} parameters, this optimizer's has "
+                    f"{len(mine['params'])}")
+            if any(i in shapes for i in ids) or len(set(ids)) != len(ids):
+                bad(f"group {k}: parameter ids repeat")
+            shapes.update({i: p.shape for i, p in zip(ids, mine["params"])})
+            unknown = set(g) - set(self.hyper) - {"params", "player", "param_names"}
+            if unknown:
+                bad(f"group {k}: unknown keys {brief(sorted(map(str, unknown)))}")
+            for name, spec in self.hyper.items():
+                if name not in g:
+                    bad(f"group {k}: no hyperparameter {name!r}")
+                try:
+                    checked[k][name] = spec.check(f"{name} (saved group {k})", g[name])
+                except (ValueError, TypeError) as err:   # one line, whatever the value
+                    raise type(err)(" ".join(str(err).split())[:300]) from None
+        self._check_state_keys(groups, state, bad)
+        for pid, st in state.items():
+            if pid not in shapes:
+                bad(f"state for parameter id {brief(pid)}, which no group lists")
+            if not isinstance(st, dict):
+                bad(f"state of parameter {pid} is {type(st).__name__}, not a dict")
+            for key, v in st.items():
+                if not isinstance(v, torch.Tensor):
+                    if isinstance(v, bool) or not isinstance(v, (int, float)):
+                        bad(f"state {key!r} of parameter {pid} is {type(v).__name__}, "
+                            f"not a tensor")
+                    continue
+                if v.dim() and v.shape != shapes[pid]:
+                    bad(f"state {key!r} of parameter {pid} has shape {tuple(v.shape)}, "
+                        f"the parameter {tuple(shapes[pid])}")
+                if not v.is_floating_point():
+                    bad(f"state {key!r} of parameter {pid} has dtype {v.dtype}, not a real "
+                        f"floating-point dtype")
+                if not bool(torch.isfinite(v).all()):
+                    bad(f"state {key!r} of parameter {pid} is not finite")
+        return dict(sd, param_groups=checked)    # hyperparameters as their checks return them
+
+    @staticmethod
+    def _check_state_keys(groups, state, bad) -> None:
+        """Every step creates state for every parameter, the same keys within a player: a
+        checkpoint with state for some parameters only, or differing keys, is damaged."""
+        if not state:
+            return
+        for g in groups:
+            for i in g["params"]:
+                if i not in state:
+                    bad(f"parameter {i} (player {g['player']}) has no state while others do")
+        for player in PLAYERS:
+            keys = {tuple(sorted(map(str, state[i]))) if isinstance(state[i], dict) else None
+                    for g in groups if g["player"] == player for i in g["params"]}
+            if len(keys) > 1:
+                bad(f"the state of player {player}'s parameters has differing keys "
+                    f"{brief(sorted(keys, key=str))}")
 
     def __repr__(self) -> str:
         hp = ", ".join(f"{n}={self.defaults[n]}" for n in self.hyper)

@@ -23,42 +23,58 @@ class CLIError(Exception):
     """A user error: printed as ``gamemech: error: ...`` with exit code 2."""
 
 
+def _short(text, limit: int = 60) -> str:
+    """``repr`` of user text, cut to ``limit`` characters (messages stay one short line)."""
+    r = repr(text)
+    return r if len(r) <= limit else r[:limit] + "..."
+
+
+def _load_json(text: str, name: str):
+    """``json.loads`` with every failure (syntax, nesting depth, digit limits) a CLIError."""
+    if not isinstance(text, str):
+        raise CLIError(f"--{name} must be JSON text, got {type(text).__name__}")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as err:   # JSONDecodeError is a ValueError
+        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise CLIError(f"--{name} is not valid JSON ({msg[:80]}): {_short(text)}") from None
+
+
+def _finite_array(value, name: str) -> np.ndarray:
+    try:
+        a = np.asarray(value, dtype=np.float64)
+    except OverflowError:
+        raise CLIError(f"--{name} has entries too large for a float") from None
+    if not np.isfinite(a).all():
+        raise CLIError(f"--{name} has non-finite entries")
+    return a
+
+
 def parse_json_matrix(text: str, name: str) -> np.ndarray:
     """A JSON matrix such as ``'[[1,0],[0,2]]'``: rectangular, numeric, finite."""
-    try:
-        value = json.loads(text)
-    except (json.JSONDecodeError, TypeError) as err:
-        raise CLIError(f"--{name} is not valid JSON: {err}") from None
+    value = _load_json(text, name)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = [[value]]
     if (not isinstance(value, list) or not value
             or not all(isinstance(r, list) and r for r in value)):
-        raise CLIError(f"--{name} must be a non-empty JSON list of lists, got {text!r}")
+        raise CLIError(f"--{name} must be a non-empty JSON list of lists, got {_short(text)}")
     if len({len(r) for r in value}) != 1:
         raise CLIError(f"--{name} is ragged: its rows have different lengths")
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for r in value for v in r):
         raise CLIError(f"--{name} must hold numbers only")
-    a = np.asarray(value, dtype=np.float64)
-    if not np.isfinite(a).all():
-        raise CLIError(f"--{name} has non-finite entries")
-    return a
+    return _finite_array(value, name)
 
 
 def parse_vector(text: str, name: str) -> np.ndarray:
     """A vector: a JSON list of numbers or, in 1-D, a plain number."""
-    try:
-        value = json.loads(text)
-    except (json.JSONDecodeError, TypeError):
-        raise CLIError(f"--{name} must be a number or a JSON list of numbers, got {text!r}") from None
+    value = _load_json(text, name)
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = [value]
     if (not isinstance(value, list) or not value
             or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
-        raise CLIError(f"--{name} must be a number or a non-empty JSON list of numbers, got {text!r}")
-    a = np.asarray(value, dtype=np.float64)
-    if not np.isfinite(a).all():
-        raise CLIError(f"--{name} has non-finite entries")
-    return a
+        raise CLIError(f"--{name} must be a number or a non-empty JSON list of numbers, "
+                       f"got {_short(text)}")
+    return _finite_array(value, name)
 
 
 def finite_float(name: str, minimum=None, strict=False):
