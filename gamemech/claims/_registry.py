@@ -140,6 +140,11 @@ def render_markdown(rows: Sequence[Row], command: str = "gamemech claims") -> st
            "was computed by that command with the library (`gamemech/claims/`); nothing is "
            "typed by hand. Papers: LEAD (`000_*`), its slides (`001_*`), Follow-the-Ridge "
            "(`002_*`), lecture notes \"The Numerics of GANs\" (`004_*`) in `shared/seeds`.", "",
+           "Each claim below has the statement as the paper makes it (slips named in "
+           "`shared/seeds/README.md` are checked as printed where the claim is the printed "
+           "form), what the library computed (settings and seeds included), the verdict, and "
+           "the command that reruns it alone. A claim that fails is reported failing, with "
+           "the evidence; 'not checkable here' says why.", "",
            "Verdicts: " + ", ".join(f"**{v}**: {n}" for v, n in counts.items()) + ".", "",
            "| id | paper | where | verdict | evidence |", "| --- | --- | --- | --- | --- |"]
     for r in rows:

@@ -423,8 +423,11 @@ def check_sec5(quick: bool) -> ClaimResult:
                 + "; ".join(f"h={x['h']}: r_LEAD {g(x['r_lead'], 3)}, r_EG {g(x['r_eg'], 3)}"
                             for x in rows))
     data = {"rows": rows, "A": A.tolist()}
+    cross = next((x["h"] for x in rows if x["r_lead"] >= x["r_eg"]), None)
+    data["first_h_lead_faster"] = cross
     parts = (f"h < s_max: r_LEAD <= r_EG {'everywhere' if low_ok else 'NOT everywhere'}; "
-             f"h >= 1.62 s_max: r_LEAD >= r_EG {'everywhere' if high_ok else 'NOT everywhere'}")
+             f"h >= 1.62 s_max: r_LEAD >= r_EG {'everywhere' if high_ok else 'NOT everywhere'}; "
+             f"first grid h with r_LEAD >= r_EG: {cross}")
     if low_ok and high_ok:
         return ClaimResult(CAVEAT, computed, parts + " (a Big-O statement; compared here as "
                            "tuned rates within 5%)", data)
@@ -495,6 +498,10 @@ def check_fig3(quick: bool) -> ClaimResult:
              f"gamma_max=1: LEAD's rate 1-rho at least half the best of EG/OGDA/CM: {par}",
              f"gamma_max=1: NM, GDA, PM radius >= 1: {div_ok} ("
              + ", ".join(f"{m} {g(v, 4)}" for m, v in div.items()) + ")"]
+    if "gamma_I" in data:
+        lim = data["gamma_I"]
+        parts.append("only in the bilinear limit gamma = I are they non-convergent (radius "
+                     + ", ".join(f"{m} {g(lim[m], 4)}" for m in div) + ")")
     if coop_ok and par and div_ok:
         return ClaimResult(HOLDS, computed, "; ".join(parts), data)
     if coop_ok and par and min(div.values()) >= 0.95:
