@@ -111,8 +111,9 @@ def _solve_scipy(dyn: Dynamics, z0: torch.Tensor, ts: torch.Tensor, method: str,
                                             t_eval=t_np, rtol=rtol, atol=atol, events=blow_up,
                                             dense_output=dense_output, **extra)
         nfev, njev = nfev + sol.nfev, njev + sol.njev
-        k = sol.y.shape[1]
-        out[:k, b] = sol.y.T
+        y = np.asarray(sol.y, dtype=np.float64).reshape(dyn.dim, -1)  # [] if it failed at once
+        k = y.shape[1]
+        out[:k, b] = y.T
         if k < len(t_np):  # stopped early: blown up (event) or failed; mark beyond threshold
             out[k:, b] = np.inf
         if sol.status < 0:

@@ -19,6 +19,12 @@ from .forces import ForceSum, PhaseState
 from .game import Game
 
 
+def _check_game(game) -> None:
+    if not isinstance(game, Game):
+        raise TypeError(f"game must be a mechanics.Game (e.g. mechanics.bilinear()), "
+                        f"got {type(game).__name__}")
+
+
 class Dynamics:
     """Common interface: ``dim``, ``vector_field(t, z)``, ``split(z)``, stability."""
 
@@ -56,7 +62,13 @@ class Dynamics:
 
     def check_state(self, z) -> torch.Tensor:
         """Validate an initial state: a finite tensor whose last axis has length ``dim``."""
-        z = torch.as_tensor(z)
+        try:
+            z = torch.as_tensor(z)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TypeError(f"state must be a tensor or an array of numbers, got "
+                            f"{type(z).__name__} ({' '.join(str(err).split())[:80]})") from None
+        if z.is_complex() or z.dtype == torch.bool:
+            raise TypeError(f"state must be real numbers, got dtype {z.dtype}")
         if not torch.is_floating_point(z):
             z = z.to(torch.float64)
         if z.ndim == 0 or z.shape[-1] != self.dim:
@@ -82,6 +94,7 @@ class Particle(Dynamics):
     """
 
     def __init__(self, game: Game, force, mass: float = 1.0):
+        _check_game(game)
         if not callable(force):
             raise TypeError(f"force must be callable (game, state) -> (F_x, F_y), got {force!r}")
         try:
@@ -136,6 +149,7 @@ class GradientFlow(Dynamics):
     """The massless gradient flow ``x' = -grad_x L_x, y' = -grad_y L_y`` on ``z = [x, y]``."""
 
     def __init__(self, game: Game):
+        _check_game(game)
         self.game = game
         self.dim = game.n + game.m
 

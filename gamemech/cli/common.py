@@ -206,4 +206,7 @@ def save_figure(fig, path) -> None:
         raise CLIError(f"cannot write plot {path}: {err}") from None
     finally:
         plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    try:
+        atomic_write_bytes(path, buf.getvalue())
+    except OSError as err:   # a parent that is a file, no permission, disk full...
+        raise CLIError(f"cannot write plot {path}: {err.strerror or err}") from None

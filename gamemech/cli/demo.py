@@ -1,11 +1,20 @@
 """``gamemech demo``: simulate the four force sets on f = xy and write plots."""
 from __future__ import annotations
 
-from .common import finite_float
+from pathlib import Path
+
+from .common import CLIError, finite_float
 
 
 def run(args) -> int:
     from gamemech.demo import run_demo
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out} exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise CLIError(f"cannot create --out {out}: {err.strerror or err}") from None
     summary = run_demo(args.out, mu=args.mu, t_end=args.t_end)
     for r in summary["runs"]:
         print(f"{r['forces']:<22} {r['backend']:<12} max Re(eig) {r['max_real_eigenvalue']:+.3f}  "

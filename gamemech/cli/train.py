@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 from .common import CLIError, finite_float
 
@@ -84,6 +85,8 @@ def run(args) -> int:
     if args.task in ("cifar10", "mnist") and not args.data:
         raise CLIError(f"--task {args.task} reads the dataset's files from a directory: "
                        "give --data DIR (nothing is downloaded)")
+    if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise CLIError(f"--out {args.out} exists and is not a directory")
     if args.device.startswith("cuda"):
         import torch
         if not torch.cuda.is_available():
