@@ -15,7 +15,22 @@ Reproducibility: the model initialisation uses the global RNG seeded with ``seed
 latents and ``eps`` come from their own ``torch.Generator`` objects; evaluation runs under a
 forked RNG with its own seed. A checkpoint holds the models, the EMA generator, the
 optimizer state, every generator's state and the global RNG states, so a resumed run ends
-with the same parameters as an uninterrupted one.
+with the same parameters as an uninterrupted one. Checkpoints are written atomically
+(temporary file, then rename) and read with ``torch.load(weights_only=True)``.
+
+Data parallel (``nproc > 1``, or a process group already set up by torchrun): every rank
+draws the same full batch (same generators), keeps its equal share (``batch_size`` must
+divide by the number of processes) and the optimizer averages every derivative over ranks
+(:mod:`optimizers.distributed`), so N processes follow the iterates of one process on the
+whole batch (up to rounding; batch normalisation sees only the rank's share). Rank 0
+evaluates and writes every file.
+
+Non-finite values: a non-finite loss or update stops the run and records the step
+(``on_nonfinite="stop"``), or (``"rollback"``) restores the last good state (the last
+checkpoint, or an in-memory snapshot every ``checkpoint_every or log_every`` iterations),
+multiplies every learning rate by ``rollback_lr_factor`` and goes on, at most
+``max_rollbacks`` times; each rollback is logged (logger ``gans.train``, a warning) and
+recorded in the history and the summary.
 """
 from __future__ import annotations
 
@@ -25,6 +40,7 @@ import dataclasses
 import inspect
 import io
 import json
+import logging
 import math
 import os
 import random
@@ -41,6 +57,8 @@ from .losses import get_loss
 from .models import build_models
 
 CHECKPOINT = "checkpoint.pt"
+NONFINITE_POLICIES = ("stop", "rollback")
+log = logging.getLogger("gans.train")
 
 
 # ---------------------------------------------------------------------------- tasks
@@ -118,6 +136,10 @@ class TrainConfig:
     fid_features: str = "auto"         #: auto | classifier | inception | none | PATH (TorchScript)
     inception_weights: str | None = None
     classifier_cache: str | None = None
+    nproc: int = 1                     #: data-parallel processes (gloo on CPU, nccl on CUDA)
+    on_nonfinite: str = "stop"         #: "stop" or "rollback" (see the module docstring)
+    rollback_lr_factor: float = 0.5    #: learning rates are multiplied by this per rollback
+    max_rollbacks: int = 3
 
     def resolved(self) -> "TrainConfig":
         """A copy with task defaults filled in and every field validated."""
@@ -143,6 +165,18 @@ class TrainConfig:
         for name in ("lr_g", "lr_d"):
             if not (getattr(c, name) > 0 and math.isfinite(getattr(c, name))):
                 raise ValueError(f"{name} must be positive and finite, got {getattr(c, name)}")
+        if isinstance(c.nproc, bool) or not isinstance(c.nproc, int) or c.nproc < 1:
+            raise ValueError(f"nproc must be an integer >= 1, got {c.nproc!r}")
+        if c.batch_size % c.nproc:
+            raise ValueError(f"batch_size {c.batch_size} does not split into nproc={c.nproc} "
+                             "equal shards")
+        if c.on_nonfinite not in NONFINITE_POLICIES:
+            raise ValueError(f"on_nonfinite must be one of {', '.join(NONFINITE_POLICIES)}, "
+                             f"got {c.on_nonfinite!r}")
+        if not 0.0 < c.rollback_lr_factor < 1.0:
+            raise ValueError(f"rollback_lr_factor must lie in (0, 1), got {c.rollback_lr_factor}")
+        if c.max_rollbacks < 0:
+            raise ValueError(f"max_rollbacks must be >= 0, got {c.max_rollbacks}")
         if not 0.0 <= c.ema < 1.0:
             raise ValueError(f"ema must lie in [0, 1) (0: no EMA), got {c.ema}")
         if t.kind == "image" and self.task in ("cifar10", "mnist") and not c.data_dir:
@@ -291,6 +325,10 @@ class _Run:
         self.G, self.D = G.to(device, torch.float32), D.to(device, torch.float32)
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if cfg.ema > 0 else None
         self.opt = build_optimizer(cfg, self.G, self.D)
+        self.rank, self.world = _world()
+        self.reducer = None
+        if self.world > 1:
+            self._go_data_parallel()
         self.dis_opt = None
         if cfg.n_dis > 1 and not hasattr(self.opt, "step_player"):
             self.dis_opt = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
@@ -303,13 +341,29 @@ class _Run:
         self.iteration, self.history, self.train_seconds = 0, [], 0.0
         self.last = {"x": float("nan"), "y": float("nan")}
 
+    def _go_data_parallel(self) -> None:
+        from optimizers import GameOptimizer
+        from optimizers.distributed import data_parallel
+        if not isinstance(self.opt, GameOptimizer):
+            raise ValueError(f"optimizer {self.cfg.optimizer!r} is not a game optimizer of "
+                             "optimizers/; data-parallel training (nproc > 1) needs one")
+        if self.cfg.batch_size % self.world:
+            raise ValueError(f"batch_size {self.cfg.batch_size} does not split into "
+                             f"{self.world} equal shards")
+        self.reducer = data_parallel(self.opt).reducer
+
     # ---- one step
     def batch(self):
+        """The full batch (identical on every rank), then this rank's share of it."""
         real = self.sampler.next().to(self.device)
         z = torch.randn(self.cfg.batch_size, self.z_dim, generator=self.noise,
                         dtype=torch.float32).to(self.device)
         eps = torch.rand(self.cfg.batch_size, generator=self.noise, dtype=torch.float32).to(self.device) \
             if self.cfg.loss == "wgan-gp" else None
+        if self.world > 1:
+            from optimizers.distributed import shard
+            real, z = shard(real, self.rank, self.world), shard(z, self.rank, self.world)
+            eps = None if eps is None else shard(eps, self.rank, self.world)
         return real, z, eps
 
     def closure_for(self, real, z, eps):
@@ -327,9 +381,17 @@ class _Run:
             else:
                 self.dis_opt.zero_grad()
                 player_loss(closure, "y").backward()
+                if self.reducer is not None:   # data parallel: the batch's mean gradient
+                    ps = [p for p in self.D.parameters() if p.grad is not None]
+                    for p, g in zip(ps, self.reducer([p.grad for p in ps])):
+                        p.grad.copy_(g)
                 self.dis_opt.step()
                 self.G.zero_grad(set_to_none=True)
-        self.opt.step(self.closure_for(*self.batch()))
+        losses = self.opt.step(self.closure_for(*self.batch()))
+        if self.world > 1 and losses is not None:   # log the batch's losses, not the shard's
+            for player, v in zip(("x", "y"), losses):
+                if v is not None:
+                    self.last[player] = float(v)
         if self.G_ema is not None:
             with torch.no_grad():
                 for pe, p in zip(self.G_ema.parameters(), self.G.parameters()):
@@ -368,16 +430,62 @@ class _Run:
         self.iteration, self.history = int(s["iteration"]), list(s["history"])
         self.train_seconds = float(s["train_seconds"])
 
-    def save_checkpoint(self, path: Path) -> None:
-        from gamemech.cli.common import atomic_write_bytes
+    def snapshot(self) -> bytes:
+        """The whole state, serialised (a checkpoint's bytes)."""
         buf = io.BytesIO()
         torch.save(self.state_dict(), buf)
-        atomic_write_bytes(path, buf.getvalue())
+        return buf.getvalue()
+
+    def restore(self, snapshot: bytes) -> None:
+        self.load_state_dict(torch.load(io.BytesIO(snapshot), weights_only=True,
+                                        map_location=self.device))
+
+    def save_checkpoint(self, path: Path, snapshot: bytes | None = None) -> bytes:
+        """Write the checkpoint atomically (temporary file, then rename); return its bytes."""
+        from gamemech.cli.common import atomic_write_bytes
+        data = self.snapshot() if snapshot is None else snapshot
+        atomic_write_bytes(path, data)
+        return data
+
+    def learning_rates(self) -> list:
+        return [g["lr"] for o in (self.opt, self.dis_opt) if o is not None
+                for g in getattr(o, "param_groups", [])]
+
+    def roll_back(self, snapshot: bytes, at: int, reason: str, factor: float) -> dict:
+        """Restore ``snapshot`` and multiply every learning rate by ``factor`` (relative to
+        the rates in use when the fault happened, so repeated rollbacks compound)."""
+        before = self.learning_rates()
+        self.restore(snapshot)
+        groups = [g for o in (self.opt, self.dis_opt) if o is not None
+                  for g in getattr(o, "param_groups", [])]
+        if not groups:
+            raise ValueError(f"optimizer {self.cfg.optimizer!r} exposes no param_groups; "
+                             "cannot lower its learning rate")
+        for g, lr in zip(groups, before):
+            g["lr"] = lr * factor
+        event = {"iter": at, "event": "rollback", "to_iter": self.iteration,
+                 "reason": " ".join(reason.split())[:300],
+                 "lr_before": before, "lr_after": self.learning_rates()}
+        (log.warning if self.rank == 0 else log.debug)("iteration %d: %s; rolled back to iteration %d and multiplied the "
+                    "learning rates by %g (%s -> %s)", at, event["reason"], self.iteration,
+                    factor, _fmt(before), _fmt(event["lr_after"]))
+        return event
+
+
+def _fmt(lrs) -> str:
+    return "[" + ", ".join(f"{v:.3g}" for v in lrs) + "]"
+
+
+def _world():
+    """``(rank, world size)`` of the process group (``(0, 1)`` without one)."""
+    from optimizers.distributed import world
+    return world()
 
 
 _NOT_IN_KEY = ("iters", "out", "progress", "checkpoint_every", "eval_every", "eval_samples",
                "log_every", "device", "data_dir", "fid_features", "inception_weights",
-               "classifier_cache")
+               "classifier_cache", "nproc", "on_nonfinite", "rollback_lr_factor",
+               "max_rollbacks")
 
 
 def _config_key(cfg: TrainConfig) -> dict:
@@ -391,16 +499,31 @@ def _config_key(cfg: TrainConfig) -> dict:
 
 def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
     """Train; write ``metrics.csv``, ``metrics.json``, ``samples.png`` and checkpoints to
-    ``cfg.out`` (when given). ``resume``: continue from ``cfg.out/checkpoint.pt``."""
+    ``cfg.out`` (when given). ``resume``: continue from ``cfg.out/checkpoint.pt``.
+    ``cfg.nproc > 1`` launches that many data-parallel processes (module docstring)."""
+    cfg = cfg.resolved()
+    if cfg.nproc > 1 and _world()[1] == 1:
+        return _train_spawned(cfg, resume)
+    return _train_here(cfg, resume)
+
+
+def _remove_stale_temporaries(out: Path) -> None:
+    """Temporary files of atomic writes cut short by a killed process."""
+    for tmp in out.glob(".*.tmp"):
+        if tmp.name.startswith((f".{CHECKPOINT}.", ".metrics.")):
+            tmp.unlink(missing_ok=True)
+
+
+def _train_here(cfg: TrainConfig, resume: bool) -> TrainResult:
     from .evaluate import Evaluator
     from .report import write_csv, write_json, write_samples_plot
 
-    cfg = cfg.resolved()
     device = select_device(cfg.device)
     out = Path(cfg.out) if cfg.out else None
     if (resume or cfg.checkpoint_every) and out is None:
         raise ValueError("checkpoints need an output directory (out)")
     run = _Run(cfg, device)
+    writer = run.rank == 0                  # rank 0 evaluates and writes the files
     resumed_from = None
     if resume:
         ckpt = out / CHECKPOINT
@@ -409,29 +532,50 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
         try:
             state = torch.load(ckpt, weights_only=True, map_location=device)
         except Exception as err:  # a damaged or foreign file
-            raise ValueError(f"cannot read checkpoint {ckpt}: {err}") from None
+            raise ValueError(f"cannot read checkpoint {ckpt}: {' '.join(str(err).split())[:200]}") from None
         run.load_state_dict(state)
         resumed_from = run.iteration
         if run.iteration > cfg.iters:
             raise ValueError(f"checkpoint is at iteration {run.iteration}, beyond iters={cfg.iters}")
+    if writer and out is not None and out.is_dir():
+        _remove_stale_temporaries(out)
     evaluator = Evaluator(cfg, run)
 
     bar = None
-    if cfg.progress:
+    if cfg.progress and writer:
         from tqdm.auto import tqdm
         bar = tqdm(total=cfg.iters, initial=run.iteration, desc=f"{cfg.task}/{cfg.optimizer}",
                    dynamic_ncols=True, leave=False)
     start_iter, t_start, diverged_at = run.iteration, time.perf_counter(), None
+    seconds_at_start = run.train_seconds
+    rollback = cfg.on_nonfinite == "rollback"
+    good, good_every, rollbacks = (run.snapshot() if rollback else None), \
+        (cfg.checkpoint_every or cfg.log_every), []
     while run.iteration < cfg.iters:
         t0 = time.perf_counter()
         run.G.train()
         run.D.train()
+        fault = None
         try:
             run.step()
-        except FloatingPointError as err:  # includes optimizers.NonFiniteError
-            diverged_at = run.iteration + 1
+        except FloatingPointError as err:  # includes optimizers.NonFiniteError (names its step)
+            fault = (run.iteration + 1, str(err))
+        else:
+            if not (math.isfinite(run.last["x"]) and math.isfinite(run.last["y"])):
+                fault = (run.iteration, f"non-finite loss at iteration {run.iteration} "
+                         f"(loss_g={run.last['x']}, loss_d={run.last['y']})")
+        if fault is not None:
+            if rollback and len(rollbacks) < cfg.max_rollbacks:
+                rollbacks.append(run.roll_back(good, *fault, cfg.rollback_lr_factor))
+                run.history.append(rollbacks[-1])
+                good = run.snapshot()
+                continue
+            diverged_at = fault[0]
             run.history.append({"iter": diverged_at, "loss_g": run.last["x"],
-                                "loss_d": run.last["y"], "diverged": str(err)})
+                                "loss_d": run.last["y"], "diverged": fault[1]})
+            if rollback:
+                log.warning("iteration %d: %s; %d rollbacks used, stopping", fault[0],
+                            " ".join(fault[1].split())[:300], len(rollbacks))
             break
         run.train_seconds += time.perf_counter() - t0
         it = run.iteration
@@ -439,7 +583,7 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
         if it % cfg.log_every == 0 or it == cfg.iters:
             row = {"iter": it, "loss_g": run.last["x"], "loss_d": run.last["y"],
                    "seconds": round(run.train_seconds, 4)}
-        if cfg.eval_every and it % cfg.eval_every == 0 and it != cfg.iters:
+        if writer and cfg.eval_every and it % cfg.eval_every == 0 and it != cfg.iters:
             row = row or {"iter": it, "loss_g": run.last["x"], "loss_d": run.last["y"],
                           "seconds": round(run.train_seconds, 4)}
             row.update(evaluator.evaluate())
@@ -451,16 +595,18 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
             bar.update(1)
             if row is not None:
                 bar.set_postfix(loss_g=f"{run.last['x']:.3g}", loss_d=f"{run.last['y']:.3g}")
+        snap = None
         if cfg.checkpoint_every and it % cfg.checkpoint_every == 0 and it != cfg.iters:
-            run.save_checkpoint(out / CHECKPOINT)
-            write_csv(run.history, out / "metrics.csv")
-        if not (math.isfinite(run.last["x"]) and math.isfinite(run.last["y"])):
-            diverged_at = it
-            break
+            snap = run.snapshot()
+            if writer:
+                run.save_checkpoint(out / CHECKPOINT, snap)
+                write_csv(run.history, out / "metrics.csv")
+        if rollback and it % good_every == 0:
+            good = snap or run.snapshot()
     if bar is not None:
         bar.close()
     wall = time.perf_counter() - t_start
-    final = evaluator.evaluate()
+    final = evaluator.evaluate() if writer else {}
     if not run.history or run.history[-1]["iter"] != run.iteration:
         run.history.append({"iter": run.iteration, "loss_g": run.last["x"], "loss_d": run.last["y"],
                             "seconds": round(run.train_seconds, 4)})
@@ -471,11 +617,12 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
                "batch_size": cfg.batch_size, "n_dis": cfg.n_dis, "ema": cfg.ema,
                "lr": [cfg.lr_g, cfg.lr_d], "alpha": [cfg.alpha_g, cfg.alpha_d],
                "betas": list(cfg.betas), "width": cfg.width, "resumed_from": resumed_from,
-               "seconds_per_iter": (run.train_seconds - (state["train_seconds"] if resume else 0.0))
-               / done_here if done_here else None,
+               "nproc": run.world, "rollbacks": rollbacks,
+               "seconds_per_iter": (run.train_seconds - seconds_at_start) / done_here
+               if done_here > 0 else None,
                "wall_seconds": round(wall, 3), "diverged_at": diverged_at, "loss_g": run.last["x"], "loss_d": run.last["y"],
                **final}
-    if out is not None:
+    if out is not None and writer:
         out.mkdir(parents=True, exist_ok=True)
         write_csv(run.history, out / "metrics.csv")
         summary["files"] = {"csv": str(out / "metrics.csv"), "json": str(out / "metrics.json"),
@@ -486,3 +633,46 @@ def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
         write_samples_plot(evaluator, out / "samples.png")
         write_json(summary, out / "metrics.json")
     return TrainResult(cfg, run.G, run.D, run.G_ema, summary, run.history)
+
+
+# ------------------------------------------------------------------ data parallel
+def _spawned_rank(rank: int, world: int, cfg: TrainConfig, resume: bool, result: str) -> None:
+    """One process of :func:`_train_spawned` (the process group is already set up)."""
+    res = _train_here(cfg, resume)
+    if rank == 0:
+        from .report import _clean
+        torch.save({"G": res.G.state_dict(), "D": res.D.state_dict(),
+                    "G_ema": None if res.G_ema is None else res.G_ema.state_dict(),
+                    "summary": json.dumps(_clean(res.summary)),
+                    "history": json.dumps(_clean(res.history))}, result)
+
+
+def _train_spawned(cfg: TrainConfig, resume: bool) -> TrainResult:
+    """Launch ``cfg.nproc`` processes (:func:`optimizers.distributed.launch`; gloo on CPU,
+    nccl when training on CUDA) and return rank 0's result."""
+    import tempfile
+
+    from optimizers.distributed import launch
+    device = select_device(cfg.device)
+    if device.type == "cuda" and torch.cuda.device_count() < cfg.nproc:
+        raise ValueError(f"nproc={cfg.nproc} needs as many GPUs; {torch.cuda.device_count()} visible")
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    with tempfile.TemporaryDirectory(prefix="gamemech-train-") as tmp:
+        result = os.path.join(tmp, "result.pt")
+        try:
+            launch(_spawned_rank, cfg.nproc, args=(cfg, resume, result), backend=backend)
+        except Exception as err:  # a rank's ValueError arrives wrapped: keep its last line
+            lines = [l for l in str(err).strip().splitlines() if l.strip()]
+            last = lines[-1] if lines else type(err).__name__
+            raise ValueError(f"data-parallel training failed: {last}") from None
+        state = torch.load(result, weights_only=True)
+    _, _, _, shape = load_task_data(cfg)
+    G, D, _ = build_models(cfg.model, shape, cfg.z_dim, cfg.width)
+    G.load_state_dict(state["G"])
+    D.load_state_dict(state["D"])
+    G_ema = None
+    if state["G_ema"] is not None:
+        G_ema = copy.deepcopy(G).requires_grad_(False)
+        G_ema.load_state_dict(state["G_ema"])
+    return TrainResult(cfg, G.float(), D.float(), G_ema, json.loads(state["summary"]),
+                       json.loads(state["history"]))

@@ -76,7 +76,9 @@ def config_from_args(args):
         eval_every=args.eval_every, eval_samples=args.eval_samples, log_every=args.log_every,
         progress=not args.no_progress, fid_features=args.fid_features,
         inception_weights=args.inception_weights, classifier_cache=args.classifier_cache,
-        forces=args.forces, scheme=args.scheme, delta=args.delta, mu=args.mu, q=args.q)
+        forces=args.forces, scheme=args.scheme, delta=args.delta, mu=args.mu, q=args.q,
+        nproc=args.nproc, on_nonfinite=args.on_nonfinite,
+        rollback_lr_factor=args.rollback_lr_factor, max_rollbacks=args.max_rollbacks)
 
 
 def run(args) -> int:
@@ -91,10 +93,17 @@ def run(args) -> int:
         import torch
         if not torch.cuda.is_available():
             raise CLIError("--device cuda: CUDA is not available on this machine (use auto or cpu)")
+    _log_to_stderr()
+    from optimizers.distributed import init_from_env, world
+    if args.nproc > 1 and "RANK" in os.environ:
+        raise CLIError("--nproc launches its own processes; under torchrun leave it at 1")
+    init_from_env()                                   # under torchrun: join its group
     try:
         result = train(config_from_args(args), resume=args.resume)
     except (ValueError, TypeError, DataFormatError) as err:
-        raise CLIError(str(err)) from None
+        raise CLIError(" ".join(str(err).split())) from None
+    if world()[0] != 0:                               # rank 0 reports
+        return 0
     s = result.summary
     if args.json:
         from gans.report import _clean
@@ -111,6 +120,17 @@ def run(args) -> int:
               f"{'%.4g s/iter' % spi if spi is not None else 'no new iterations'}"
               f"{'; files in ' + args.out if args.out else ''}")
     return 0
+
+
+def _log_to_stderr() -> None:
+    """Show the trainer's warnings (rollbacks) as ``gamemech train: ...`` lines."""
+    import logging
+    logger = logging.getLogger("gans.train")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("gamemech train: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 def register(sub) -> None:
@@ -162,6 +182,17 @@ def register(sub) -> None:
     r.add_argument("--delta", type=finite_float("--delta", 0.0, strict=True), default=None)
     r.add_argument("--mu", type=finite_float("--mu", 0.0), default=None)
     r.add_argument("--q", type=finite_float("--q"), default=None)
+    f = p.add_argument_group("scale-out and faults")
+    f.add_argument("--nproc", type=_positive_int("--nproc"), default=1,
+                   help="data-parallel processes (torch.distributed; gloo on CPU, nccl on "
+                        "CUDA); --batch-size must divide by it. Or run under torchrun.")
+    f.add_argument("--on-nonfinite", choices=["stop", "rollback"], default="stop",
+                   help="on a non-finite loss or update: stop (default), or roll back to the "
+                        "last good state and lower the learning rates")
+    f.add_argument("--rollback-lr-factor", type=finite_float("--rollback-lr-factor", 0.0,
+                                                             strict=True), default=0.5,
+                   help="learning-rate multiplier per rollback, in (0, 1) (default 0.5)")
+    f.add_argument("--max-rollbacks", type=_nonneg_int("--max-rollbacks"), default=3)
     o = p.add_argument_group("logging, evaluation, checkpoints")
     o.add_argument("--checkpoint-every", type=_nonneg_int("--checkpoint-every"), default=0)
     o.add_argument("--eval-every", type=_nonneg_int("--eval-every"), default=0)
