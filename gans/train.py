@@ -167,6 +167,9 @@ class TrainConfig:
                 raise ValueError(f"{name} must be positive and finite, got {getattr(c, name)}")
         if isinstance(c.nproc, bool) or not isinstance(c.nproc, int) or c.nproc < 1:
             raise ValueError(f"nproc must be an integer >= 1, got {c.nproc!r}")
+        if c.nproc > 1 and not isinstance(OPTIMIZERS[c.optimizer], str):
+            raise ValueError(f"optimizer {c.optimizer!r} is not a game optimizer of optimizers/; "
+                             "data-parallel training (nproc > 1) needs one")
         if c.batch_size % c.nproc:
             raise ValueError(f"batch_size {c.batch_size} does not split into nproc={c.nproc} "
                              "equal shards")
@@ -320,7 +323,12 @@ class _Run:
         self.cfg, self.device = cfg, device
         self.mixture, self.images, self.labels, shape = load_task_data(cfg)
         seed_everything(cfg.seed)
-        G, D, self.z_dim = build_models(cfg.model, shape, cfg.z_dim, cfg.width)
+        default = torch.get_default_dtype()   # initialise in float32 whatever the default
+        torch.set_default_dtype(torch.float32)  # is, so the same seed gives the same run
+        try:
+            G, D, self.z_dim = build_models(cfg.model, shape, cfg.z_dim, cfg.width)
+        finally:
+            torch.set_default_dtype(default)
         # float32 whatever torch's default dtype is (the data are float32)
         self.G, self.D = G.to(device, torch.float32), D.to(device, torch.float32)
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False) if cfg.ema > 0 else None
