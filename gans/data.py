@@ -182,16 +182,22 @@ def parse_cifar10_pickle(raw: bytes, name: str = "CIFAR-10 batch") -> tuple[np.n
         obj = _ArraysOnlyUnpickler(io.BytesIO(raw), encoding="bytes").load()
     except pickle.UnpicklingError as err:
         raise DataFormatError(f"{name}: {err}") from None
-    except (EOFError, ValueError, TypeError, IndexError, struct.error) as err:
-        raise DataFormatError(f"{name} is truncated or not a CIFAR-10 pickle: {err}") from None
+    except (EOFError, ValueError, TypeError, LookupError, AttributeError, OverflowError,
+            MemoryError, RecursionError, struct.error) as err:   # LookupError: bad codec name
+        raise DataFormatError(f"{name} is truncated or not a CIFAR-10 pickle: "
+                              f"{type(err).__name__}: {' '.join(str(err).split())[:100]}") from None
     if not isinstance(obj, dict):
         raise DataFormatError(f"{name} holds a {type(obj).__name__}, not a dict")
     obj = {k.decode() if isinstance(k, bytes) else k: v for k, v in obj.items()}
     data, labels = obj.get("data"), obj.get("labels")
     if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3072:
         raise DataFormatError(f"{name}: 'data' must be an (N, 3072) array")
+    if data.dtype.kind not in "iu" or (data.size and (data.min() < 0 or data.max() > 255)):
+        raise DataFormatError(f"{name}: 'data' must hold bytes 0..255, got dtype {data.dtype}")
     if not isinstance(labels, list) or len(labels) != data.shape[0]:
         raise DataFormatError(f"{name}: 'labels' must be a list with one label per image")
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 9 for v in labels):
+        raise DataFormatError(f"{name}: 'labels' must be integers 0..9")
     return data.astype(np.uint8).reshape(-1, 3, 32, 32), np.asarray(labels, dtype=np.int64)
 
 
