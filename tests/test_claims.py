@@ -3,11 +3,9 @@ the quick subset runs, and the CLI contract (exit 2 on an unknown id, no file wr
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pytest
-import torch
 
 import mechanics
 import mechanics.lyapunov

@@ -19,8 +19,7 @@ import mechanics
 import optimizers as O
 from integrators import simulate
 from integrators.derive import PARAMETERS, derive
-from integrators.spectral import (lead_formula_eigenvalues, spectral_radius, spectrum,
-                                  step_jacobian)
+from integrators.spectral import lead_formula_eigenvalues, spectrum, step_jacobian
 from integrators.tuning import tune
 from mechanics import Curl, Friction, LeadEnergy, Magnetic, Particle
 
