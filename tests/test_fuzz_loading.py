@@ -366,7 +366,9 @@ def _same(a, b):
         return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)):
         return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
-    return a == b or (isinstance(a, float) and math.isnan(a) and math.isnan(b))
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return type(a) is type(b) and a == b
 
 
 MUTATIONS = {"tried": 0, "refused": 0, "accepted": 0}
