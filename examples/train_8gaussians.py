@@ -29,6 +29,8 @@ def main(argv=None):
     p.add_argument("--iters", type=int, default=5000)
     p.add_argument("--width", type=int, default=256)
     p.add_argument("--loss", default="saturating")
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate of both players (default: LEAD App. I.2's 2e-4 / 1e-4)")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", default="runs/8gaussians")
     a = p.parse_args(argv)
@@ -38,6 +40,7 @@ def main(argv=None):
         for seed in a.seeds:
             cfg = TrainConfig(task="8gaussians", optimizer=opt, iters=a.iters, width=a.width,
                               loss=a.loss, seed=seed, device=a.device, progress=False,
+                              lr_g=a.lr, lr_d=a.lr,
                               out=str(out / f"{opt}_seed{seed}"))
             r = train(cfg)
             s = r.summary
