@@ -155,12 +155,11 @@ def test_cli_refuses_bad_input(cmd, argv, want, workdir, capsys):
     assert _tree(workdir) == before, "bad input left files behind"
 
 
-@pytest.mark.xfail(strict=True, reason="claims (not finished when this suite was written) "
-                   "writes --out without turning an OSError into a CLIError; reported")
 def test_claims_out_under_a_file(workdir, capsys):
     rc, out, err = run_cli(["claims", "--only", "lead-prop1-eq7", "--quick", "--out",
                             "afile/x.md"], capsys)
-    assert rc == 2 and "Traceback" not in err
+    assert rc == 2 and "Traceback" not in err and "afile/x.md" in err
+    assert out == ""  # refused before any check ran
 
 
 @pytest.mark.parametrize("argv", [["simulate", "--A", "[[1,2]"], TRAIN[:3] + ["--iters", "0"],

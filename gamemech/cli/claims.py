@@ -8,7 +8,7 @@ import numpy as np
 
 from gamemech.claims import render_markdown, rows_to_json, run_claims, select
 
-from .common import CLIError, atomic_write_bytes
+from .common import CLIError, atomic_write_bytes, check_writable
 
 
 def _json_default(obj):
@@ -43,6 +43,8 @@ def run(args) -> int:
         chosen = select(_ids(args.only))
     except ValueError as err:
         raise CLIError(str(err)) from None
+    if args.out:
+        check_writable(args.out, "ledger")
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731  (progress)
     rows = run_claims([c.id for c in chosen], quick=args.quick, log=log)
     if args.out:

@@ -23,6 +23,11 @@ class CLIError(Exception):
     """A user error: printed as ``gamemech: error: ...`` with exit code 2."""
 
 
+class WriteError(CLIError, OSError):
+    """An output file could not be written. It is an ``OSError`` for library callers
+    and a :class:`CLIError` (one line, exit code 2) for the command line."""
+
+
 def _short(text, limit: int = 60) -> str:
     """``repr`` of user text, cut to ``limit`` characters (messages stay one short line)."""
     r = repr(text)
@@ -175,11 +180,36 @@ def forces_from_args(args):
 
 
 # ------------------------------------------------------------------------ files
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
+def check_writable(path, what: str = "output file") -> Path:
+    """Fail early (before any long computation) if ``path`` cannot be written:
+    the nearest existing ancestor must be a writable directory, and ``path`` no directory."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    if path.is_dir():
+        raise CLIError(f"{what} {path} is a directory")
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise CLIError(f"cannot write {what} {path}: {parent} is not a writable directory")
+    return path
+
+
+def atomic_write_bytes(path, data: bytes, what: str = "file") -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename.
+
+    An ``OSError`` (a path under a file, no permission, a full disk) becomes a
+    :class:`WriteError` naming the path; no temporary file is left behind.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as err:
+        try:
+            check_writable(path, what)  # names the ancestor that is in the way
+        except CLIError as named:
+            raise WriteError(str(named)) from None
+        raise WriteError(f"cannot write {what} {path}: {err.strerror or err}") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -187,6 +217,9 @@ def atomic_write_bytes(path, data: bytes) -> None:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise WriteError(f"cannot write {what} {path}: {err.strerror or err}") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -206,7 +239,4 @@ def save_figure(fig, path) -> None:
         raise CLIError(f"cannot write plot {path}: {err}") from None
     finally:
         plt.close(fig)
-    try:
-        atomic_write_bytes(path, buf.getvalue())
-    except OSError as err:   # a parent that is a file, no permission, disk full...
-        raise CLIError(f"cannot write plot {path}: {err.strerror or err}") from None
+    atomic_write_bytes(path, buf.getvalue(), what="plot")
