@@ -35,7 +35,6 @@ recorded in the history and the summary.
 from __future__ import annotations
 
 import copy
-import csv
 import dataclasses
 import inspect
 import io

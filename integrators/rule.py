@@ -28,8 +28,9 @@ form must check :attr:`UpdateRule.is_explicit`.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+
+from mechanics._validate import finite_real
 
 
 @dataclass(frozen=True)
@@ -45,13 +46,7 @@ class UpdateRule:
 
     def __post_init__(self):
         for k in ("beta", "eta", "alpha", "lookahead", "alpha_implicit"):
-            v = getattr(self, k)
-            try:
-                v = float(v)
-            except (TypeError, ValueError):
-                raise ValueError(f"rule coefficient {k} must be a real number, got {v!r}") from None
-            if not math.isfinite(v):
-                raise ValueError(f"rule coefficient {k} must be finite, got {v}")
+            v = finite_real(getattr(self, k), f"rule coefficient {k}")
             object.__setattr__(self, k, v)
         if self.eta <= 0:
             raise ValueError(f"rule coefficient eta must be > 0, got {self.eta}")

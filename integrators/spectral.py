@@ -40,6 +40,7 @@ from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from mechanics._validate import finite_real
 from mechanics.game import Game
 
 from .discrete import rule_step
@@ -95,12 +96,7 @@ class Method:
                              f"(it takes: {', '.join(self.params)})")
         hp = dict(self.defaults)
         for k, v in given.items():
-            try:
-                v = float(v)
-            except (TypeError, ValueError):
-                raise ValueError(f"hyperparameter {k} must be a real number, got {v!r}") from None
-            if not math.isfinite(v):
-                raise ValueError(f"hyperparameter {k} must be finite, got {v}")
+            v = finite_real(v, f"hyperparameter {k}")
             hp[k] = v
         return hp
 

@@ -11,6 +11,7 @@ import math
 import numpy as np
 import torch
 
+from ._validate import finite_real
 from .game import ZeroSumGame
 
 
@@ -26,16 +27,6 @@ def _matrix(a, name: str, shape=None) -> torch.Tensor:
     if not torch.isfinite(t).all():
         raise ValueError(f"{name} has non-finite entries")
     return t
-
-
-def _scalar(v, name: str) -> float:
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number, got {v!r}") from None
-    if not math.isfinite(v):
-        raise ValueError(f"{name} must be finite, got {v}")
-    return v
 
 
 def _bilinear_form(x, M, y):
@@ -57,7 +48,7 @@ def bilinear(A=None) -> ZeroSumGame:
 
 def quadratic(h: float = 0.0, A=None) -> ZeroSumGame:
     """LEAD eq. 13: ``f = h/2 |x|^2 - h/2 |y|^2 + x^T A y``, A square; equilibrium (0, 0)."""
-    h = _scalar(h, "h")
+    h = finite_real(h, "h")
     A = _matrix([[1.0]] if A is None else A, "A")
     if A.shape[0] != A.shape[1]:
         raise ValueError(f"A of the quadratic game (eq. 13) must be square, got {tuple(A.shape)}")
@@ -99,7 +90,7 @@ def coop_adversarial(gamma=0.5, A=None, B1=None, B2=None) -> ZeroSumGame:
 
 def gamma_quadratic(gamma: float = 1.0, n: int = 1) -> ZeroSumGame:
     """LEAD App. J, Fig. 9: ``f = gamma (|x|^2 - |y|^2)``; equilibrium (0, 0)."""
-    gamma = _scalar(gamma, "gamma")
+    gamma = finite_real(gamma, "gamma")
     g = ZeroSumGame(lambda x, y: gamma * (_sq(x) - _sq(y)), n, n,
                     equilibrium=(np.zeros(n), np.zeros(n)), name="gamma-quadratic")
     g.gamma = gamma

@@ -12,11 +12,12 @@ game (``L_x = f, L_y = -f``) this is eq. 6's ``(-grad_x f, grad_y f)``.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable, NamedTuple, Tuple
 
 import torch
+
+from ._validate import finite_real
 
 Pair = Tuple[torch.Tensor, torch.Tensor]
 
@@ -45,18 +46,6 @@ class Force:
         return ForceSum(other, self)
 
 
-def _finite(value, name: str, minimum=None) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real number, got {value!r}") from None
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
 @dataclass(frozen=True)
 class Curl(Force):
     """The curl (vortex) force of eq. 6: ``(-grad_x L_x, -grad_y L_y)``."""
@@ -80,7 +69,7 @@ class Magnetic(Force):
     convention: str = "eq7"
 
     def __post_init__(self):
-        object.__setattr__(self, "q", _finite(self.q, "magnetic charge q"))
+        object.__setattr__(self, "q", finite_real(self.q, "magnetic charge q"))
         if self.convention not in CHARGE_CONVENTIONS:
             raise ValueError(f"unknown charge convention {self.convention!r}; "
                              f"valid: {', '.join(CHARGE_CONVENTIONS)}")
@@ -102,7 +91,7 @@ class Friction(Force):
     mu: float = 0.1
 
     def __post_init__(self):
-        object.__setattr__(self, "mu", _finite(self.mu, "friction mu", minimum=0.0))
+        object.__setattr__(self, "mu", finite_real(self.mu, "friction mu", minimum=0.0))
 
     def __call__(self, game, state: PhaseState) -> Pair:
         return -self.mu * state.vx, -self.mu * state.vy

@@ -43,7 +43,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import inspect
-import math
 from typing import Dict, List, Optional, Sequence
 
 import torch

@@ -20,7 +20,7 @@ from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tu
 
 import torch
 
-from .autodiff import (MIXED_MODES, MIXED_SOURCES, OTHER, PLAYERS, Evaluation, GameClosure,
+from .autodiff import (MIXED_MODES, PLAYERS, Evaluation, GameClosure,
                        NonFiniteError, reducing)
 
 NONFINITE_POLICIES = ("raise", "flag")

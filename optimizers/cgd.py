@@ -119,7 +119,6 @@ class CGD(GameOptimizer):
         ev = self.evaluation(closure, second_order=True)
         gx, gy = ev.grad("x"), ev.grad("y")
         lx, ly = per_param(self, "x", "lr"), per_param(self, "y", "lr")
-        Ex = lambda v: [e * t for e, t in zip(lx, v)]  # noqa: E731
         Ey = lambda v: [e * t for e, t in zip(ly, v)]  # noqa: E731
         Ex_inv = lambda v: [t / e for e, t in zip(lx, v)]  # noqa: E731
         Bx = lambda w: ev.hvp("x", "x", "y", w)     # grad_xy L_x . w

@@ -13,7 +13,6 @@ its gamma equals ``gamma / 2`` here. LEAD Table 6 (row CO) is the zero-sum case.
 """
 from __future__ import annotations
 
-from typing import Optional
 
 from .autodiff import dot, grads
 from .base import GameOptimizer, Hyper, nonnegative, positive

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import torch
 
 from integrators import SCIPY_METHODS, TORCHDIFFEQ_METHODS, simulate
 from integrators.simulate import DEFAULT_METHOD
