@@ -22,6 +22,7 @@ import torch
 
 from .autodiff import (MIXED_MODES, PLAYERS, Evaluation, GameClosure,
                        NonFiniteError, reducing)
+from .functional import all_finite
 
 NONFINITE_POLICIES = ("raise", "flag")
 #: Default mixed-term mode; chosen by benchmarks/mixed_term.py (see docs/OPTIMIZERS.md).
@@ -305,7 +306,7 @@ class GameOptimizer(torch.optim.Optimizer):
         (the step's last commit) skips the undo copy."""
         tensors = list(new_params) + [v for d in (new_state or ()) for v in d.values()
                                       if isinstance(v, torch.Tensor)]
-        if tensors and not bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()):
+        if not all_finite(tensors):
             k = self.game_step + 1
             raise NonFiniteError(f"{type(self).__name__}: non-finite iterate {what}at step {k}; "
                                  f"parameters left at step {k - 1}", k)

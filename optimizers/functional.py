@@ -16,6 +16,23 @@ import torch
 Tensors = Sequence[torch.Tensor]
 
 
+def all_finite(tensors: Tensors) -> bool:
+    """True iff no element of any tensor is NaN or +-inf (integer tensors always are).
+
+    One fused reduction: a NaN or inf entry makes its tensor's 2-norm NaN or inf (the
+    sum of squares has no cancellation), so finite norms prove finiteness. A norm can
+    also overflow for large finite entries; only those tensors are then checked
+    elementwise, so the answer is exact either way.
+    """
+    ts = [t for t in tensors if t.is_floating_point() or t.is_complex()]
+    if not ts:
+        return True
+    bad = ~torch.isfinite(torch.stack([n.float() for n in torch._foreach_norm(ts)]))
+    if not bool(bad.any()):
+        return True
+    return all(bool(torch.isfinite(ts[k]).all()) for k in bad.nonzero().flatten().tolist())
+
+
 def difference(a: Tensors, b: Tensors) -> List[torch.Tensor]:
     """``a - b`` elementwise: the displacement ``d(theta) = theta_k - theta_{k-1}``."""
     return [u - v for u, v in zip(a, b)]

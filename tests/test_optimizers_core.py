@@ -8,6 +8,8 @@ import io
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 import torch
 import torch.nn as nn
 
@@ -339,3 +341,44 @@ def test_nonfinite_loss_raises():
     opt = O.GDA(px, py, lr=0.1)
     with pytest.raises(O.NonFiniteError, match="non-finite loss_y .* step 1"):
         opt.step(lambda: (torch.tensor(1.0), torch.tensor(math.nan)))
+
+
+# ------------------------------------------------------------ the finiteness check
+_FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_FLOAT_DTYPES), st.integers(0, 40),
+                          st.floats(-3.0, 1.0), st.sampled_from([None, math.nan, math.inf,
+                                                                 -math.inf]),
+                          st.integers(0, 10 ** 6)), min_size=1, max_size=5))
+def test_all_finite_is_exact(specs):
+    """all_finite (one fused norm reduction) agrees with the elementwise check, also when
+    finite entries near the dtype's maximum overflow the norm."""
+    from optimizers.functional import all_finite
+    ts = []
+    for dtype, n, scale, bad, seed in specs:
+        g = torch.Generator().manual_seed(seed)
+        t = torch.rand(n, generator=g, dtype=torch.float64) * torch.finfo(dtype).max ** (
+            (scale + 3.0) / 4.0)          # magnitudes from ~max^0.0 up to max itself
+        t = t.to(dtype)
+        if bad is not None and n:
+            t[seed % n] = bad
+        ts.append(t)
+    ts.append(torch.arange(3))            # integer tensors are always finite
+    assert all_finite(ts) == all(bool(torch.isfinite(t).all()) for t in ts)
+
+
+def test_large_finite_iterates_are_not_rejected():
+    """Entries 1e38 overflow a float32 norm (8e38) but are finite: the step commits;
+    one NaN among them is still caught."""
+    from optimizers.functional import all_finite
+    big = torch.full((64,), 1e38, dtype=torch.float32)
+    assert bool(torch.isinf(torch._foreach_norm([big])[0])) and all_finite([big])
+    big[17] = math.nan
+    assert not all_finite([big])
+    px = [torch.full((64,), 1e38, dtype=torch.float32, requires_grad=True)]
+    py = [torch.ones(3, dtype=torch.float32, requires_grad=True)]
+    opt = O.GDA(px, py, lr=1e-3)
+    opt.step(lambda: (px[0][0] * 1e-38, py[0].sum()))   # iterates stay ~1e38: finite
+    assert opt.game_step == 1 and bool(torch.isfinite(px[0]).all())
