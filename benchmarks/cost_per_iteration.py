@@ -10,8 +10,11 @@ Methods (one optimizer step each; the parameters are those of one G, D pair):
 * ``adam-alt``: alternating Adam (``gans.adam.AlternatingAdam``; each player its own
   forward and backward) -- the baseline every ratio divides by;
 * ``adam-sim``: simultaneous Adam (``gans.adam.SimultaneousAdam``);
-* ``lead-adam``: ``optimizers.LEADAdam`` (Alg. 2), both coupling terms on (alpha != 0),
-  with each mixed-term mode (``double_backward``, ``forward``);
+* ``lead-adam``: ``optimizers.LEADAdam`` (Alg. 2), both coupling terms on
+  (``alpha = 0.3`` for G and D: the exact mixed term of both players), with each
+  mixed-term mode (``double_backward``, ``forward``);
+* ``lead-adam-g0``: the same with LEAD App. I's coupling ``alpha = (0, 0.3)`` (none for
+  G), where G's mixed term is skipped (it would be multiplied by 0);
 * ``extra-adam``, ``optimistic-adam``, ``co``, ``sga``;
 * ``cgd`` and ``fr`` with 10 conjugate-gradient iterations (the settings of
   ``gans.train.OPTIMIZER_DEFAULTS``), each mixed-term mode; CGD with
@@ -47,6 +50,8 @@ from gans.models import build_models  # noqa: E402
 NAME = "cost_per_iteration"
 BASELINE = "adam-alt"
 LR, ALPHA, BETAS = 1e-4, 0.3, (0.5, 0.99)
+#: LEAD App. I's coupling for the 8-Gaussians GAN: none for G (x), 0.3 for D (y)
+ALPHA_APP_I = (0.0, 0.3)
 CG_ITERS = 10
 
 
@@ -60,6 +65,9 @@ METHODS: Dict[str, tuple] = {
     "adam-sim": (_adam(SimultaneousAdam), False, "non-saturating"),
     "lead-adam": (lambda px, py, mode: optimizers.LEADAdam(px, py, lr=LR, alpha=ALPHA, betas=BETAS,
                                                           mixed_mode=mode), True, "non-saturating"),
+    "lead-adam-g0": (lambda px, py, mode: optimizers.LEADAdam(px, py, lr=LR, alpha=ALPHA_APP_I,
+                                                             betas=BETAS, mixed_mode=mode),
+                     True, "non-saturating"),
     "extra-adam": (lambda px, py, mode: optimizers.ExtraAdam(px, py, lr=LR, betas=BETAS),
                    False, "non-saturating"),
     "optimistic-adam": (lambda px, py, mode: optimizers.OptimisticAdam(px, py, lr=LR, betas=BETAS),
@@ -178,15 +186,18 @@ def bench_width(width: int, labels: List[tuple], args) -> List[Dict]:
 
 def verdict(rows: List[Dict], min_width: int = 256) -> Dict:
     """The issue's target: LEAD-Adam <= 2.0x alternating Adam at widths >= 256 and within
-    10% of Extra-Adam, per mixed-term mode and width."""
+    10% of Extra-Adam, per alpha setting, mixed-term mode and width."""
     out = {}
     for r in rows:
-        if r["method"] != "lead-adam":
+        if not r["method"].startswith("lead-adam"):
             continue
         extra = next(e for e in rows if e["width"] == r["width"] and e["method"] == "extra-adam")
         rel = r["ratio_to_adam_alt"] / extra["ratio_to_adam_alt"]
-        key = f"width {r['width']} [{r['mixed_mode']}]"
-        out[key] = {"ratio_to_adam_alt": r["ratio_to_adam_alt"], "relative_to_extra_adam": rel,
+        prefix = "" if r["method"] == "lead-adam" else f"{r['method']} "   # keys as before
+        key = f"{prefix}width {r['width']} [{r['mixed_mode']}]"
+        out[key] = {"method": r["method"], "width": r["width"], "mixed_mode": r["mixed_mode"],
+                    "ratio_to_adam_alt": r["ratio_to_adam_alt"],
+                    "relative_to_extra_adam": rel,
                     "meets_2x": r["ratio_to_adam_alt"] <= 2.0,
                     "within_10pct_of_extra_adam": rel <= 1.10,
                     "target_applies": r["width"] >= min_width}
@@ -280,9 +291,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     for w in args.widths:
         rows += bench_width(w, labels, args)
     finish_header(payload)
-    v = verdict(rows) if "lead-adam" in args.methods and "extra-adam" in args.methods else {}
+    v = verdict(rows) if "extra-adam" in args.methods else {}
     payload.update(settings={k: v_ for k, v_ in vars(args).items() if k != "out"},
-                   hyper=dict(lr=LR, alpha=ALPHA, betas=BETAS, cg_iters=CG_ITERS),
+                   hyper=dict(lr=LR, alpha=ALPHA, alpha_app_i=ALPHA_APP_I, betas=BETAS,
+                              cg_iters=CG_ITERS),
                    rows=rows, lead_adam_target=v)
     md = table(rows, args.widths)
     note = (f"\nms per iteration (median over {args.repeats} repeats of the median of "
@@ -292,12 +304,15 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
             f"slower than {args.slow_seconds} s, whose profiles can exhaust memory); * = a method slower "
             f"than {args.slow_seconds} s per step, timed on one step in the first repeat only."
             + (" Measured UNDER LOAD (other jobs on the machine)." if payload["under_load"] else ""))
-    lines = [f"- LEAD-Adam {k}: {x['ratio_to_adam_alt']:.2f}x alternating Adam "
+    alphas = {"lead-adam": f"alpha (G, D) = ({ALPHA}, {ALPHA})",
+              "lead-adam-g0": f"alpha (G, D) = {ALPHA_APP_I} (App. I)"}
+    lines = [f"- {x['method']} width {x['width']} [{x['mixed_mode']}] "
+             f"({alphas[x['method']]}): {x['ratio_to_adam_alt']:.2f}x alternating Adam "
              f"({'meets' if x['meets_2x'] else 'MISSES'} <= 2.0x), "
              f"{x['relative_to_extra_adam']:.2f}x Extra-Adam "
              f"({'within' if x['within_10pct_of_extra_adam'] else 'NOT within'} 10%)"
              + ("" if x["target_applies"] else " [width < 256: target does not apply]")
-             for k, x in v.items()]
+             for x in v.values()]
     text = md + "\n" + note + ("\n\n" + "\n".join(lines) if lines else "")
     print(text)
     write_outputs(args.out, NAME, payload, text, plot(rows, args.widths))

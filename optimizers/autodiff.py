@@ -209,8 +209,9 @@ class Evaluation:
         self._reduce = reducer if reducer is not None else list
         self._losses: Dict[str, torch.Tensor] = {}   # with graph
         self._values: Dict[str, torch.Tensor] = {}   # detached, for reporting
-        self._first: Dict[str, List[torch.Tensor]] = {}   # loss s -> grads wrt x + y
-        self._mean: Dict[str, List[torch.Tensor]] = {}    # the same, detached, rank mean
+        self._first: Dict[str, List[torch.Tensor]] = {}   # loss s -> grads wrt x + y, graph
+        self._mean: Dict[tuple, List[torch.Tensor]] = {}  # (s, i) -> grad_i L_s, rank mean
+        self._released = False
 
     # --------------------------------------------------------------- losses
     def _store(self, out: Dict[str, torch.Tensor]):
@@ -224,6 +225,8 @@ class Evaluation:
     def loss(self, s: str) -> torch.Tensor:
         """``L_s`` (with its graph)."""
         if s not in self._losses:
+            if self._released:
+                raise RuntimeError("Evaluation.release() was called: no further derivatives")
             self._store(self.closure(s if self.closure.per_player else None))
         return self._losses[s]
 
@@ -233,29 +236,48 @@ class Evaluation:
 
     # ------------------------------------------------------------ gradients
     def _all_grads(self, s: str) -> List[torch.Tensor]:
+        """``grad L_s`` wrt x and y in one pass, with graph (second order only)."""
         if s not in self._first:
             allp = self.params["x"] + self.params["y"]
-            self._first[s] = _grads(self.loss(s), allp, create_graph=self.second_order,
-                                    retain_graph=True)
-            self._mean[s] = self._reduce([t.detach() for t in self._first[s]])
+            self._first[s] = _grads(self.loss(s), allp, create_graph=True, retain_graph=True)
+            nx = len(self.params["x"])
+            mean = self._reduce([t.detach() for t in self._first[s]])
+            self._mean[(s, "x")], self._mean[(s, "y")] = mean[:nx], mean[nx:]
         return self._first[s]
+
+    def _mean_grad(self, s: str, i: str) -> List[torch.Tensor]:
+        """``grad_i L_s`` (detached, rank mean). First order: one backward pass wrt
+        ``theta_i`` alone (the opponent's weight gradients are never formed)."""
+        if (s, i) not in self._mean:
+            if self.second_order:
+                self._all_grads(s)
+            else:
+                self._mean[(s, i)] = self._reduce(_grads(self.loss(s), self.params[i],
+                                                         retain_graph=True))
+        return self._mean[(s, i)]
 
     def grad_wrt(self, s: str, i: str, graph: bool = False) -> List[torch.Tensor]:
         """``grad_i L_s``; ``graph=True`` keeps it differentiable (needs second_order).
 
         Data parallel: the value is the mean over ranks; with ``graph=True`` the graph
         is this rank's (``m + (g - g.detach())``: value m, derivative of g)."""
-        g = self._all_grads(s)
-        nx = len(self.params["x"])
-        sl = slice(None, nx) if i == "x" else slice(nx, None)
-        mean = self._mean[s][sl]
+        mean = self._mean_grad(s, i)
         if not graph:
             return mean
         if not self.second_order:
             raise RuntimeError("grad_wrt(graph=True) needs Evaluation(second_order=True)")
+        nx = len(self.params["x"])
+        g = self._all_grads(s)[:nx] if i == "x" else self._all_grads(s)[nx:]
         if not self._distributed:
-            return g[sl]
-        return [m + (t - t.detach()) for t, m in zip(g[sl], mean)]   # value exactly m
+            return g
+        return [m + (t - t.detach()) for t, m in zip(g, mean)]   # value exactly m
+
+    def release(self) -> None:
+        """Drop the autograd graphs (losses and differentiable gradients); values already
+        computed stay available. Call once no further derivative is needed."""
+        self._losses.clear()
+        self._first.clear()
+        self._released = True
 
     def grad(self, i: str) -> List[torch.Tensor]:
         """``grad_i L_i`` (detached)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from .autodiff import MIXED_SOURCES
+from .autodiff import MIXED_SOURCES, OTHER, PLAYERS
 from .base import GameOptimizer, Hyper, adam_betas, positive, real
 from .functional import axpy, difference, scale_by_adam
 
@@ -49,18 +49,30 @@ class LEADAdam(GameOptimizer):
                          options=dict(mixed_source=mixed_source), nonfinite=nonfinite,
                          mixed_mode=mixed_mode)
 
+    def _coupled(self, i) -> bool:
+        """Does player i's update use its mixed term (some group with alpha != 0)?"""
+        return any(a != 0 for a in self.group_values(i, "alpha"))
+
     def _displacement(self, player):
         ps = self.player_params(player)
         return difference(ps, [self.state_of(p, _init)["prev"] for p in ps])
 
-    def _player(self, ev, i, d_j):
-        ps, t = self.player_params(i), self.game_step + 1
-        g, m = ev.grad_and_mixed(i, d_j, self.options["mixed_source"])
+    def _player(self, closure, i):
+        """Player i's Adam step on ``g_i + alpha_i M_i`` at the current parameters.
+        With alpha_i = 0 in every group M_i is not computed (the update is the same)."""
+        ps, t, j = self.player_params(i), self.game_step + 1, OTHER[i]
+        coupled = self._coupled(i)
+        ev = self.evaluation(closure, second_order=coupled)
+        if coupled:
+            g, m = ev.grad_and_mixed(i, self._displacement(j), self.options["mixed_source"])
+        else:
+            g, m = ev.grad(i), [None] * len(ps)
+        ev.release()                                                         # graphs freed
         sts = [self.state_of(p, _init) for p in ps]
 
         def core(grp, P, G, M, S):
             b1, b2 = grp["betas"]
-            gt = axpy(G, grp["alpha"], M)                                     # line 7 / 15
+            gt = axpy(G, grp["alpha"], M) if coupled else G                  # line 7 / 15
             u, m1, v1 = scale_by_adam(gt, [s["exp_avg"] for s in S], [s["exp_avg_sq"] for s in S],
                                       t, b1=b1, b2=b2, eps=grp["eps"])      # lines 8-11
             return axpy(P, -grp["lr"], u), m1, v1                           # line 12 / 20
@@ -68,13 +80,12 @@ class LEADAdam(GameOptimizer):
         new, m1, v1 = self.map_groups(i, core, ps, g, m, sts)
         state = [{"prev": p.detach().clone(), "exp_avg": a, "exp_avg_sq": b}
                  for p, a, b in zip(ps, m1, v1)]
-        return ps, new, state
+        return (ps, new, state), ev.losses_detached()[PLAYERS.index(i)]
 
     def _step(self, closure):
-        ev = self.evaluation(closure, second_order=True)
-        d_y = self._displacement("y")                                        # y_t - y_{t-1}
-        self._commit(*self._player(ev, "x", d_y), what="(player x) ")
-        ev2 = self.evaluation(closure, second_order=True)                    # at (x_{t+1}, y_t)
-        d_x = self._displacement("x")                                        # x_{t+1} - x_t
-        self._commit(*self._player(ev2, "y", d_x), what="(player y) ", final=True)
-        return ev.losses_detached()[0], ev2.losses_detached()[1]
+        # x at (x_t, y_t) with d_y = y_t - y_{t-1}; then y at (x_{t+1}, y_t), d_x = x_{t+1} - x_t
+        commit_x, loss_x = self._player(closure, "x")
+        self._commit(*commit_x, what="(player x) ")
+        commit_y, loss_y = self._player(closure, "y")
+        self._commit(*commit_y, what="(player y) ", final=True)
+        return loss_x, loss_y

@@ -382,3 +382,61 @@ def test_large_finite_iterates_are_not_rejected():
     opt = O.GDA(px, py, lr=1e-3)
     opt.step(lambda: (px[0][0] * 1e-38, py[0].sum()))   # iterates stay ~1e38: finite
     assert opt.game_step == 1 and bool(torch.isfinite(px[0]).all())
+
+
+# ------------------------------------------------------------ LEAD-Adam, alpha = 0 skip
+def _mlp_gan(seed=0):
+    torch.manual_seed(seed)
+    G = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))
+    D = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 1))
+    z, real = torch.randn(16, 3), torch.randn(16, 2)
+
+    def closure(player):
+        if player == "x":
+            return nn.functional.softplus(-D(G(z))).mean()
+        return nn.functional.softplus(-D(real)).mean() + nn.functional.softplus(D(G(z))).mean()
+    return list(G.parameters()), list(D.parameters()), closure
+
+
+def _ref_lead_adam(px, py, closure, steps, lr, alpha, b1, b2, eps):
+    """Alg. 2 with the mixed term always formed by double backward and scaled by alpha
+    (also when alpha = 0), written independently of optimizers/."""
+    ps = {"x": px, "y": py}
+    prev = {i: [p.detach().clone() for p in ps[i]] for i in ps}
+    m = {i: [torch.zeros_like(p) for p in ps[i]] for i in ps}
+    v = {i: [torch.zeros_like(p) for p in ps[i]] for i in ps}
+    for t in range(1, steps + 1):
+        for i, j, a in (("x", "y", alpha[0]), ("y", "x", alpha[1])):
+            d_j = [p.detach() - q for p, q in zip(ps[j], prev[j])]
+            gs = torch.autograd.grad(closure(i), ps[i] + ps[j], create_graph=True)
+            g, g_j = gs[:len(ps[i])], gs[len(ps[i]):]
+            mixed = torch.autograd.grad(sum((u * w).sum() for u, w in zip(g_j, d_j)), ps[i])
+            prev[i] = [p.detach().clone() for p in ps[i]]
+            with torch.no_grad():
+                for k, p in enumerate(ps[i]):
+                    gt = g[k].detach() + a * mixed[k]
+                    m[i][k] = b1 * m[i][k] + (1 - b1) * gt
+                    v[i][k] = b2 * v[i][k] + (1 - b2) * gt * gt
+                    u = (m[i][k] / (1 - b1 ** t)) / ((v[i][k] / (1 - b2 ** t)).sqrt() + eps)
+                    p.copy_(p + (-lr) * u)
+    return [p.detach().clone() for p in px + py]
+
+
+@pytest.mark.parametrize("alpha", [(0.0, 0.3), (0.3, 0.0), (0.3, 0.3)])
+def test_lead_adam_uncoupled_player_skips_mixed_term_same_iterates(alpha, monkeypatch):
+    """A player with alpha = 0 in every group gets no mixed term computed; the float32
+    iterates equal, bit for bit, those of Alg. 2 with the mixed term formed and scaled by 0."""
+    hyper = dict(lr=1e-2, betas=(0.5, 0.9), eps=1e-8)
+    px, py, closure = _mlp_gan()
+    ref = _ref_lead_adam(px, py, closure, 4, hyper["lr"], alpha, 0.5, 0.9, 1e-8)
+    px, py, closure = _mlp_gan()
+    mixed_for = []
+    real_mixed = Evaluation.grad_and_mixed
+    monkeypatch.setattr(Evaluation, "grad_and_mixed",
+                        lambda self, i, *a, **k: mixed_for.append(i) or real_mixed(self, i, *a, **k))
+    opt = O.LEADAdam(px, py, alpha=alpha, **hyper)
+    for _ in range(4):
+        opt.step(closure)
+    assert all(torch.equal(a, b) for a, b in zip(ref, px + py))
+    assert mixed_for == [p for _ in range(4) for p, a in zip("xy", alpha) if a != 0]
+    assert not all(torch.equal(a, b) for a, b in zip(ref, _mlp_gan()[0] + _mlp_gan()[1]))
