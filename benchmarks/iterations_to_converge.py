@@ -140,10 +140,14 @@ def plot(rows: List[Dict], games: Sequence[str], tol: float):
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, len(games), figsize=(5.5 * len(games), 4), squeeze=False)
     for ax, g in zip(axes[0], games):
+        lengths = []
         for r in (r for r in rows if r["game"] == g):
             ks = np.arange(len(r["distances"])) * r["distance_stride"]
+            lengths.append(ks[-1] if len(ks) else 0)
             ax.semilogy(ks, np.maximum(r["distances"], 1e-300), label=r["method"])
         ax.axhline(tol, color="k", ls=":", lw=0.8)
+        if lengths:  # one very slow method must not squash the others: clip at 3x the median
+            ax.set_xlim(0, max(1.0, min(max(lengths), 3 * float(np.median(lengths)))))
         ax.set_xlabel("iteration")
         ax.set_ylabel("distance to equilibrium")
         ax.set_title(f"{g} (tuned hyperparameters)")
