@@ -38,9 +38,42 @@ def difference(a: Tensors, b: Tensors) -> List[torch.Tensor]:
     return [u - v for u, v in zip(a, b)]
 
 
-def axpy(x: Tensors, a: float, y: Tensors) -> List[torch.Tensor]:
-    """``x + a * y``."""
-    return [u + a * v for u, v in zip(x, y)]
+def _reusable(ts: List[torch.Tensor]) -> bool:
+    """May these buffers be overwritten in place? Dense, and no two share memory (a
+    gradient list can hold one tensor twice, or views of one buffer)."""
+    return all(t.is_contiguous() for t in ts) and \
+        len({t.untyped_storage().data_ptr() for t in ts}) == len(ts)
+
+
+def _broadcast(ts: Tensors, like: List[torch.Tensor]) -> List[torch.Tensor]:
+    """Each entry of ``ts`` as a tensor of the shape of its partner in ``like`` (numbers
+    and 0-d tensors are expanded, not copied)."""
+    return [t if isinstance(t, torch.Tensor) and t.shape == r.shape
+            else torch.as_tensor(t, dtype=r.dtype, device=r.device).expand_as(r)
+            for t, r in zip(ts, like)]
+
+
+def _op(name: str, ts: List[torch.Tensor], *args, inplace: bool = False) -> List[torch.Tensor]:
+    """``torch._foreach_<name>(ts, *args)``; in place (``_foreach_<name>_``) when allowed:
+    only on buffers the caller may overwrite, and never under autodiff."""
+    if inplace:
+        getattr(torch, f"_foreach_{name}_")(ts, *args)
+        return ts
+    return list(getattr(torch, f"_foreach_{name}")(ts, *args))
+
+
+def _scaled(y: List[torch.Tensor], a: float, donate: bool) -> List[torch.Tensor]:
+    """``a * y``, written into ``y``'s buffers (``y`` itself returned) when donated and
+    safe to overwrite."""
+    return _op("mul", y, a, inplace=donate and _reusable(y))
+
+
+def axpy(x: Tensors, a: float, y: Tensors, *, donate: bool = False) -> List[torch.Tensor]:
+    """``x + a * y``. ``donate=True``: the caller no longer needs ``y``; the result may
+    be written into its buffers (same values; no new memory)."""
+    out = _scaled(list(y), a, donate)
+    torch._foreach_add_(out, list(x))          # a * y + x == x + a * y, bit for bit
+    return out
 
 
 def lead_update(params: Tensors, grads: Tensors, d: Optional[Tensors] = None,
@@ -65,17 +98,36 @@ def lead_update(params: Tensors, grads: Tensors, d: Optional[Tensors] = None,
 
 
 def scale_by_adam(grads: Tensors, m: Tensors, v: Tensors, t: int, *, b1: float, b2: float,
-                  eps: float) -> Tuple[List[torch.Tensor], List[torch.Tensor], List[torch.Tensor]]:
+                  eps: float, donate: bool = False
+                  ) -> Tuple[List[torch.Tensor], List[torch.Tensor], List[torch.Tensor]]:
     """Adam's moment updates and bias-corrected direction (LEAD Alg. 2 lines 8-12).
 
     Returns ``(direction, m_new, v_new)`` with ``direction = m_hat / (sqrt(v_hat) + eps)``,
     ``m_hat = m_new / (1 - b1^t)``, ``v_hat = v_new / (1 - b2^t)``.
+
+    Each operation is one ``_foreach`` call over the whole list, in the order of the
+    formulas, so the result is the same, bit for bit, as elementwise code, and
+    differentiable (``torch.func.jacrev``). ``donate=True`` (an optimizer step, no autodiff
+    through it; the caller no longer needs ``grads``): operations run in place on buffers
+    created here and on ``grads``, which then hold the direction (less memory traffic). ``m``, ``v`` may hold scalars (a loaded
+    checkpoint's); they broadcast as in elementwise code.
     """
     c1, c2 = 1.0 - b1 ** t, 1.0 - b2 ** t
-    m_new = [b1 * mi + (1.0 - b1) * g for mi, g in zip(m, grads)]
-    v_new = [b2 * vi + (1.0 - b2) * g * g for vi, g in zip(v, grads)]
-    direction = [(mi / c1) / ((vi / c2).sqrt() + eps) for mi, vi in zip(m_new, v_new)]
-    return direction, m_new, v_new
+    grads = list(grads)
+    m, v = _broadcast(m, grads), _broadcast(v, grads)
+    scratch = _op("mul", grads, 1.0 - b2)                           # (1 - b2) g
+    scratch = _op("mul", scratch, grads, inplace=donate)            # ((1 - b2) g) g
+    v_new = _op("add", _op("mul", v, b2), scratch, inplace=donate)  # b2 v + ((1 - b2) g) g
+    g1 = _scaled(grads, 1.0 - b1, donate)                           # (1 - b1) g
+    m_new = _op("add", _op("mul", m, b1), g1, inplace=donate)       # b1 m + (1 - b1) g
+    if donate:                                  # v / c2 and m / c1 into spent buffers
+        den = [torch.div(a, c2, out=o) for a, o in zip(v_new, scratch)]
+        direction = ([torch.div(a, c1, out=o) for a, o in zip(m_new, g1)] if g1 is grads
+                     else _op("div", m_new, c1))
+    else:
+        den, direction = _op("div", v_new, c2), _op("div", m_new, c1)
+    den = _op("add", _op("sqrt", den, inplace=donate), eps, inplace=donate)  # sqrt(.) + eps
+    return _op("div", direction, den, inplace=donate), m_new, v_new         # (m/c1) / den
 
 
 def optimistic_update(params: Tensors, u: Tensors, u_prev: Tensors, *, lr: float

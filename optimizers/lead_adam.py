@@ -67,17 +67,18 @@ class LEADAdam(GameOptimizer):
             g, m = ev.grad_and_mixed(i, self._displacement(j), self.options["mixed_source"])
         else:
             g, m = ev.grad(i), [None] * len(ps)
-        ev.release()                                                         # graphs freed
+        ev.release()        # graphs freed; g and m are now this step's to overwrite
         sts = [self.state_of(p, _init) for p in ps]
 
         def core(grp, P, G, M, S):
             b1, b2 = grp["betas"]
-            gt = axpy(G, grp["alpha"], M) if coupled else G                  # line 7 / 15
+            gt = axpy(G, grp["alpha"], M, donate=True) if coupled else G     # line 7 / 15
             u, m1, v1 = scale_by_adam(gt, [s["exp_avg"] for s in S], [s["exp_avg_sq"] for s in S],
-                                      t, b1=b1, b2=b2, eps=grp["eps"])      # lines 8-11
-            return axpy(P, -grp["lr"], u), m1, v1                           # line 12 / 20
+                                      t, b1=b1, b2=b2, eps=grp["eps"], donate=True)  # 8-11
+            return axpy(P, -grp["lr"], u, donate=True), m1, v1             # line 12 / 20
 
-        new, m1, v1 = self.map_groups(i, core, ps, g, m, sts)
+        with torch.no_grad():                                  # in-place on spent buffers
+            new, m1, v1 = self.map_groups(i, core, ps, g, m, sts)
         state = [{"prev": p.detach().clone(), "exp_avg": a, "exp_avg_sq": b}
                  for p, a, b in zip(ps, m1, v1)]
         return (ps, new, state), ev.losses_detached()[PLAYERS.index(i)]

@@ -440,3 +440,33 @@ def test_lead_adam_uncoupled_player_skips_mixed_term_same_iterates(alpha, monkey
     assert all(torch.equal(a, b) for a, b in zip(ref, px + py))
     assert mixed_for == [p for _ in range(4) for p, a in zip("xy", alpha) if a != 0]
     assert not all(torch.equal(a, b) for a, b in zip(ref, _mlp_gan()[0] + _mlp_gan()[1]))
+
+
+@pytest.mark.parametrize("donate", [False, True])
+def test_scale_by_adam_foreach_equals_elementwise_bitwise(donate):
+    """The _foreach form gives, bit for bit, the elementwise formulas (float32); with
+    donate the direction lands in the gradients' buffers; jacrev still runs through it."""
+    from optimizers.functional import axpy, scale_by_adam
+    g = torch.Generator().manual_seed(3)
+    shapes = [(7, 5), (5,), ()]
+    grads = [torch.randn(s, generator=g) for s in shapes]
+    m = [torch.randn(s, generator=g) for s in shapes]
+    v = [torch.rand(s, generator=g) for s in shapes]
+    b1, b2, eps, t = 0.7, 0.95, 1e-6, 4
+    m_ref = [b1 * a + (1 - b1) * x for a, x in zip(m, grads)]
+    v_ref = [b2 * a + (1 - b2) * x * x for a, x in zip(v, grads)]
+    d_ref = [(a / (1 - b1 ** t)) / ((b / (1 - b2 ** t)).sqrt() + eps) for a, b in zip(m_ref, v_ref)]
+    mine = [x.clone() for x in grads]
+    d, m1, v1 = scale_by_adam(mine, m, v, t, b1=b1, b2=b2, eps=eps, donate=donate)
+    for got, want in ((d, d_ref), (m1, m_ref), (v1, v_ref)):
+        assert all(torch.equal(a, b) for a, b in zip(got, want))
+    assert all((a.data_ptr() == b.data_ptr()) == donate for a, b in zip(d, mine))
+    p = [torch.randn(s, generator=g) for s in shapes]
+    assert all(torch.equal(a, x + (-0.1) * y) for a, x, y in zip(axpy(p, -0.1, d), p, d_ref))
+    m0, v0, x0 = m[0].double(), v[0].double(), grads[0].double()   # float64: exactness
+    jac = torch.func.jacrev(lambda x: scale_by_adam([x], [m0], [v0], t, b1=b1, b2=b2,
+                                                    eps=eps)[0][0])(x0)
+    ref = torch.autograd.functional.jacobian(
+        lambda x: ((b1 * m0 + (1 - b1) * x) / (1 - b1 ** t))
+        / (((b2 * v0 + (1 - b2) * x * x) / (1 - b2 ** t)).sqrt() + eps), x0)
+    torch.testing.assert_close(jac, ref, rtol=1e-12, atol=0)
