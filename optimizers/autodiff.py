@@ -320,7 +320,7 @@ class Evaluation:
             self._values.setdefault(s, primal)
             gs = _grads(loss, self.params[i])
             pairs = [fwAD.unpack_dual(g) for g in gs]
-            g = [pr.primal.detach().clone() for pr in pairs]
-            m = [torch.zeros_like(p) if pr.tangent is None else pr.tangent.detach().clone()
+            g = [pr.primal.detach() for pr in pairs]      # fresh tensors: no copies
+            m = [torch.zeros_like(p) if pr.tangent is None else pr.tangent.detach()
                  for pr, p in zip(pairs, self.params[i])]
         return g, m
