@@ -300,10 +300,12 @@ class GameOptimizer(torch.optim.Optimizer):
 
     def _commit(self, params: Sequence[torch.Tensor], new_params: Sequence[torch.Tensor],
                 new_state: Optional[Sequence[Dict[str, torch.Tensor]]] = None, what: str = "",
-                final: bool = False):
+                final: bool = False, current: Optional[Sequence[torch.Tensor]] = None):
         """Write new iterates (in place) and new state (by reference), after checking
         all are finite. Undone if a later commit of the same step fails; ``final=True``
-        (the step's last commit) skips the undo copy."""
+        (the step's last commit) skips the undo copy. ``current``: copies of the
+        parameters' present values the caller already holds (e.g. a new ``prev``
+        state), kept as the undo copy instead of cloning again; never written to."""
         tensors = list(new_params) + [v for d in (new_state or ()) for v in d.values()
                                       if isinstance(v, torch.Tensor)]
         if not all_finite(tensors):
@@ -313,8 +315,9 @@ class GameOptimizer(torch.optim.Optimizer):
         for i, (p, v) in enumerate(zip(params, new_params)):
             if self._tx is not None and not final:
                 st = self.state.get(p, {})
-                self._tx.append((p, p.detach().clone(), {k: st.get(k, _MISSING) for k in
-                                                         (new_state[i] if new_state else {})}))
+                old = p.detach().clone() if current is None else current[i]
+                self._tx.append((p, old, {k: st.get(k, _MISSING) for k in
+                                           (new_state[i] if new_state else {})}))
             with torch.no_grad():
                 p.copy_(v)
             if new_state:

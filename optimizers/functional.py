@@ -35,7 +35,8 @@ def all_finite(tensors: Tensors) -> bool:
 
 def difference(a: Tensors, b: Tensors) -> List[torch.Tensor]:
     """``a - b`` elementwise: the displacement ``d(theta) = theta_k - theta_{k-1}``."""
-    return [u - v for u, v in zip(a, b)]
+    a = list(a)
+    return list(torch._foreach_sub(a, _broadcast(b, a)))
 
 
 def _reusable(ts: List[torch.Tensor]) -> bool:

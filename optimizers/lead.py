@@ -93,7 +93,8 @@ class TwoStepOptimizer(GameOptimizer):
         if self.options["alternating"]:
             ev = self.evaluation(closure, second_order=second)
             ps, new, st = self._update("x", *self._derivatives(ev, "x", d["y"]), d["x"])
-            self._commit(ps, new, st, what="(player x) ")
+            self._commit(ps, new, st, what="(player x) ",   # prev = x_k doubles as the undo copy
+                         current=[d["prev"] for d in st] if st is not None else None)
             ev2 = self.evaluation(closure, second_order=second)
             d_x = self._displacement("x")                     # x_{k+1} - x_k
             ps, new, st = self._update("y", *self._derivatives(ev2, "y", d_x), d["y"])

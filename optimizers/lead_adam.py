@@ -86,7 +86,8 @@ class LEADAdam(GameOptimizer):
     def _step(self, closure):
         # x at (x_t, y_t) with d_y = y_t - y_{t-1}; then y at (x_{t+1}, y_t), d_x = x_{t+1} - x_t
         commit_x, loss_x = self._player(closure, "x")
-        self._commit(*commit_x, what="(player x) ")
+        self._commit(*commit_x, what="(player x) ",
+                     current=[st["prev"] for st in commit_x[2]])      # x_t: the undo copy
         commit_y, loss_y = self._player(closure, "y")
         self._commit(*commit_y, what="(player y) ", final=True)
         return loss_x, loss_y
