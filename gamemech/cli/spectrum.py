@@ -1,6 +1,8 @@
 """``gamemech spectrum``: eigenvalues of an optimizer's step map on a game (Thm. 2, Fig. 1)."""
 from __future__ import annotations
 
+import argparse
+
 import json
 
 import numpy as np
@@ -60,6 +62,17 @@ def run(args) -> int:
     return 0
 
 
+def _seed(text: str) -> int:
+    """A numpy seed: an integer in [0, 2**32)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed must be an integer, got {text!r}") from None
+    if not 0 <= v < 2**32:
+        raise argparse.ArgumentTypeError(f"--seed must be in [0, 2**32), got {v}")
+    return v
+
+
 def register(sub) -> None:
     p = sub.add_parser("spectrum", help="eigenvalues of an optimizer's step map (Thm. 2, Fig. 1)",
                        description="Jacobian of a method's step map at the equilibrium, by "
@@ -79,7 +92,7 @@ def register(sub) -> None:
     t = p.add_argument_group("tuning")
     t.add_argument("--tune", action="store_true",
                    help="minimise the spectral radius over the hyperparameters not given")
-    t.add_argument("--seed", type=int, default=0, help="tuning seed (default 0)")
+    t.add_argument("--seed", type=_seed, default=0, help="tuning seed in [0, 2**32) (default 0)")
     t.add_argument("--maxiter", type=int, default=100,
                    help="differential evolution generations (default 100)")
     p.add_argument("--plot", default=None, metavar="FILE",
