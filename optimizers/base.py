@@ -97,6 +97,11 @@ class Hyper(NamedTuple):
     pair_valued: bool = False
 
 
+#: the hyperparameters every Adam-preconditioned method takes (lr, betas, eps)
+ADAM_HYPER = {"lr": Hyper(positive), "betas": Hyper(adam_betas, pair_valued=True),
+              "eps": Hyper(positive)}
+
+
 def split_players(name: str, value, spec: Hyper) -> Dict[str, Any]:
     """``value`` or ``(value_x, value_y)`` -> ``{"x": ..., "y": ...}``, validated."""
     is_pair = isinstance(value, (tuple, list)) and len(value) == 2

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from .autodiff import PLAYERS
-from .base import GameOptimizer, Hyper, adam_betas, positive
+from .base import ADAM_HYPER, GameOptimizer, Hyper, positive
 from .functional import axpy, scale_by_adam
 
 
@@ -47,8 +47,7 @@ def _init_adam(p):
 class ExtraAdam(GameOptimizer):
     """Extra-Adam (Gidel et al. 2019, Alg. 4); simultaneous, per-player hyperparameters."""
 
-    hyper = {"lr": Hyper(positive), "betas": Hyper(adam_betas, pair_valued=True),
-             "eps": Hyper(positive)}
+    hyper = ADAM_HYPER
 
     def __init__(self, params_x, params_y, lr, betas=(0.9, 0.999), eps=1e-8, *,
                  nonfinite="raise"):

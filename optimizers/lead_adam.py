@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from .autodiff import MIXED_SOURCES, OTHER, PLAYERS
-from .base import GameOptimizer, Hyper, adam_betas, positive, real
+from .base import ADAM_HYPER, GameOptimizer, Hyper, real
 from .functional import axpy, difference, scale_by_adam
 
 
@@ -37,8 +37,7 @@ class LEADAdam(GameOptimizer):
         (-grad_ij L_j . d_j, the official code's non-zero-sum mode); see :class:`LEAD`.
     """
 
-    hyper = {"lr": Hyper(positive), "alpha": Hyper(real),
-             "betas": Hyper(adam_betas, pair_valued=True), "eps": Hyper(positive)}
+    hyper = {**ADAM_HYPER, "alpha": Hyper(real)}
 
     def __init__(self, params_x, params_y, lr, alpha, betas=(0.9, 0.999), eps=1e-8, *,
                  mixed_source="own", mixed_mode=None, nonfinite="raise"):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from .autodiff import PLAYERS
-from .base import GameOptimizer, Hyper, adam_betas, positive
+from .base import ADAM_HYPER, GameOptimizer, Hyper, positive
 from .functional import optimistic_update, scale_by_adam
 
 
@@ -46,8 +46,7 @@ def _init(p):
 class OptimisticAdam(GameOptimizer):
     """Optimistic Adam, simultaneous; per-player ``lr``, ``betas``, ``eps``."""
 
-    hyper = {"lr": Hyper(positive), "betas": Hyper(adam_betas, pair_valued=True),
-             "eps": Hyper(positive)}
+    hyper = ADAM_HYPER
 
     def __init__(self, params_x, params_y, lr, betas=(0.9, 0.999), eps=1e-8, *,
                  nonfinite="raise"):
