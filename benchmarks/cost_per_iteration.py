@@ -82,7 +82,7 @@ METHODS: Dict[str, tuple] = {
            True, "non-saturating"),
     "wgan-gp": (_adam(AlternatingAdam), False, "wgan-gp"),
 }
-MODES = ("double_backward", "forward")
+MODES = ("double_backward", "forward", "reverse_over_forward")
 
 
 def variants(names: Sequence[str], modes: Sequence[str]) -> List[tuple]:
@@ -252,7 +252,7 @@ def parse(argv: Optional[Sequence[str]]):
     p.add_argument("--methods", default=None,
                    help=f"comma-separated subset of {','.join(METHODS)} (adam-alt is always run)")
     p.add_argument("--modes", default=",".join(MODES),
-                   help="mixed-term modes for lead-adam, cgd, fr (default: both)")
+                   help="mixed-term modes for lead-adam, cgd, fr (default: all three)")
     p.add_argument("--steps", type=positive_int, default=None, help="timed steps per repeat (3)")
     p.add_argument("--batch", type=positive_int, default=128)
     p.add_argument("--device", default="cpu", help="cpu or cuda")

@@ -12,7 +12,7 @@ Everything an optimizer needs from one evaluation of the players' losses lives i
   term ``M_i = grad_{ij} L_i . d_j`` (``source="own"``) or ``-grad_{ij} L_j . d_j``
   (``source="opponent"``).
 
-A block product is ONE Jacobian-vector product; no Jacobian is formed. Two modes:
+A block product is ONE Jacobian-vector product; no Jacobian is formed. Three modes:
 
 ``"double_backward"``
     ``grad_i <grad_j L_s, v_j>``: a reverse pass with ``create_graph=True`` then a
@@ -23,6 +23,21 @@ A block product is ONE Jacobian-vector product; no Jacobian is formed. Two modes
     ``grad_i L_s`` is ``grad_{ij} L_s . v_j``. Parameters are substituted inside the
     closure by a ``TorchFunctionMode``, so closures over ``nn.Module`` s work unchanged
     (no ``functional_call`` needed). Costs one closure evaluation per product.
+``"reverse_over_forward"``
+    the same dual evaluation gives the loss and its directional derivative
+    ``<grad_j L_s, v_j>`` (the tangent of ``L_s``); one ordinary reverse pass of that
+    tangent wrt ``theta_i`` is the product. For ``i != j`` the tangent enters only
+    ``theta_j``'s part of the computation (the opponent's network), and ``theta_j`` is
+    substituted detached, so no reverse graph reaches it. LEAD's update direction
+    ``grad_i L_i + alpha M_i = grad_i (L_i + alpha <grad_j L_i, d_j>)`` is then ONE
+    reverse pass (:meth:`Evaluation.grad_plus_mixed`).
+
+In ``"reverse_over_forward"`` mode affine layers (``F.linear`` and the convolutions) get
+their tangent from the bilinear rule ``f(x', W) + f(x, W') + b'`` computed directly:
+PyTorch's own forward-AD formulas for them also multiply the missing (zero) tangent
+densely, which costs a full extra matrix product per layer. (Not in ``"forward"`` mode:
+its reverse pass differentiates the recorded graph again in forward mode, which needs
+the graph recorded on the dual tensors themselves.)
 
 Data parallelism (:mod:`optimizers.distributed`): an Evaluation may carry a ``reducer``
 (a callable averaging a list of tensors over ranks). Then every value it returns -- loss
@@ -47,11 +62,13 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.autograd.forward_ad as fwAD
-from torch.overrides import TorchFunctionMode
+
+from ._dual import Substitute
+from .functional import axpy
 
 PLAYERS = ("x", "y")
 OTHER = {"x": "y", "y": "x"}
-MIXED_MODES = ("double_backward", "forward")
+MIXED_MODES = ("double_backward", "forward", "reverse_over_forward")
 MIXED_SOURCES = ("own", "opponent")
 
 
@@ -101,26 +118,6 @@ def dot(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> torch.Tensor:
     """``sum_k <a_k, b_k>`` over lists of same-shaped tensors."""
     terms = [(u * v).sum() for u, v in zip(a, b)]
     return torch.stack(terms).sum() if terms else torch.zeros(())
-
-
-class _Substitute(TorchFunctionMode):
-    """Replace given tensors (by identity) by stand-ins in every torch call."""
-
-    def __init__(self, table: Dict[int, torch.Tensor]):
-        super().__init__()
-        self.table = table
-
-    def _sub(self, a):
-        if isinstance(a, torch.Tensor):
-            return self.table.get(id(a), a)
-        if isinstance(a, (list, tuple)):
-            return type(a)(self._sub(b) for b in a)
-        return a
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        args = tuple(self._sub(a) for a in args)
-        kwargs = {k: self._sub(v) for k, v in (kwargs or {}).items()}
-        return func(*args, **kwargs)
 
 
 class GameClosure:
@@ -288,6 +285,9 @@ class Evaluation:
         """``grad_{ij} L_s . v_j = grad_i <grad_j L_s, v_j>`` as one JVP (detached)."""
         if self.mode == "forward":
             return self._reduce(self._forward_block(s, i, j, v_j)[1])
+        if self.mode == "reverse_over_forward":
+            _, tangent = self._dual_loss(s, j, v_j, attach=(i == j))
+            return self._reduce([t.detach() for t in _grads(tangent, self.params[i])])
         g_j = self.grad_wrt(s, j, graph=True)
         return self._reduce([t.detach() for t in _grads(dot(g_j, v_j), self.params[i],
                                                         retain_graph=True)])
@@ -299,19 +299,55 @@ class Evaluation:
         s = i if source == "own" else j
         if self.mode == "forward" and source == "own":
             g, m = self._forward_block(i, i, j, d_j)
-            both = self._reduce(g + m)
-            return both[:len(g)], both[len(g):]
-        m = self.hvp(s, i, j, d_j)
-        if source == "opponent":
-            m = [-t for t in m]
-        return self.grad(i), m
+        elif self.mode == "reverse_over_forward" and source == "own":
+            primal, tangent = self._dual_loss(i, j, d_j, attach=False)
+            g = _grads(primal, self.params[i], retain_graph=True)
+            m = _grads(tangent, self.params[i])
+        else:
+            m = self.hvp(s, i, j, d_j)
+            if source == "opponent":
+                m = [-t for t in m]
+            return self.grad(i), m
+        both = self._reduce([t.detach() for t in g + m])
+        return both[:len(g)], both[len(g):]
+
+    def grad_plus_mixed(self, i: str, d_j: Sequence[torch.Tensor], alpha: float,
+                        source: str = "own") -> List[torch.Tensor]:
+        """``grad_i L_i + alpha M_i`` (``M_i`` as in :meth:`grad_and_mixed`), LEAD's
+        update direction. In ``"reverse_over_forward"`` mode with ``source="own"`` it is
+        ONE reverse pass, ``grad_i (L_i + alpha <grad_j L_i, d_j>)``; otherwise the two
+        terms are computed apart and added (``alpha * M + g``)."""
+        if self.mode == "reverse_over_forward" and source == "own":
+            primal, tangent = self._dual_loss(i, OTHER[i], d_j, attach=False)
+            return self._reduce([t.detach() for t in
+                                 _grads(primal + alpha * tangent, self.params[i])])
+        g, m = self.grad_and_mixed(i, d_j, source)
+        return axpy(g, alpha, m, donate=True)
+
+    def _dual_loss(self, s: str, j: str, v_j, attach: bool):
+        """``(L_s, <grad_j L_s, v_j>)``, both with reverse graphs, from one evaluation of
+        the closure with ``theta_j`` dual (tangent ``v_j``). ``attach=False`` substitutes
+        ``theta_j`` detached: no reverse graph reaches it (derivatives wrt the other
+        player only). The tangent is a constant 0 when ``L_s`` ignores ``theta_j``."""
+        with fwAD.dual_level():
+            table = {id(p): fwAD.make_dual(p if attach else p.detach(), v.to(p.dtype))
+                     for p, v in zip(self.params[j], v_j)}
+            with Substitute(table, reverse_over_forward=True):
+                out = self.closure(s if self.closure.per_player else None)
+            pair = fwAD.unpack_dual(out[s])
+            primal, tangent = pair.primal, pair.tangent
+        value = self._reduce([primal.detach()])[0]
+        if self._check_finite is not None:
+            self._check_finite(f"loss_{s}", value)
+        self._values.setdefault(s, value)
+        return primal, (primal.new_zeros(()) if tangent is None else tangent)
 
     def _forward_block(self, s: str, i: str, j: str, v_j):
         """Forward-over-reverse: re-run L_s with theta_j dual (tangent v_j). Returns this
         rank's ``(grad_i L_s, grad_ij L_s . v_j)``; the callers average them."""
         with fwAD.dual_level():
             table = {id(p): fwAD.make_dual(p, v.to(p.dtype)) for p, v in zip(self.params[j], v_j)}
-            with _Substitute(table):
+            with Substitute(table):
                 out = self.closure(s if self.closure.per_player else None)
             loss = out[s]
             primal = self._reduce([fwAD.unpack_dual(loss).primal.detach()])[0]

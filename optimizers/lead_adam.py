@@ -56,17 +56,27 @@ class LEADAdam(GameOptimizer):
         ps = self.player_params(player)
         return difference(ps, [self.state_of(p, _init)["prev"] for p in ps])
 
+    def _direction(self, ev, i):
+        """``(g, M)`` such that line 7 / 15's ``g + alpha M`` is ``g`` when ``M`` is
+        ``None``: with alpha_i = 0 in every group M_i is not computed (the update is the
+        same); with one alpha_i for all groups the sum is taken as one derivative
+        (:meth:`~optimizers.autodiff.Evaluation.grad_plus_mixed`)."""
+        alphas = set(self.group_values(i, "alpha"))
+        if alphas == {0}:
+            return ev.grad(i), None
+        d, source = self._displacement(OTHER[i]), self.options["mixed_source"]
+        if len(alphas) == 1:
+            return ev.grad_plus_mixed(i, d, alphas.pop(), source), None
+        return ev.grad_and_mixed(i, d, source)
+
     def _player(self, closure, i):
-        """Player i's Adam step on ``g_i + alpha_i M_i`` at the current parameters.
-        With alpha_i = 0 in every group M_i is not computed (the update is the same)."""
-        ps, t, j = self.player_params(i), self.game_step + 1, OTHER[i]
-        coupled = self._coupled(i)
-        ev = self.evaluation(closure, second_order=coupled)
-        if coupled:
-            g, m = ev.grad_and_mixed(i, self._displacement(j), self.options["mixed_source"])
-        else:
-            g, m = ev.grad(i), [None] * len(ps)
+        """Player i's Adam step on ``g_i + alpha_i M_i`` at the current parameters."""
+        ps, t = self.player_params(i), self.game_step + 1
+        ev = self.evaluation(closure, second_order=self._coupled(i))
+        g, m = self._direction(ev, i)
         ev.release()        # graphs freed; g and m are now this step's to overwrite
+        coupled = m is not None
+        m = m if coupled else [None] * len(ps)
         sts = [self.state_of(p, _init) for p in ps]
 
         def core(grp, P, G, M, S):

@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 
 import optimizers as O
+from optimizers.autodiff import MIXED_MODES
 from optimizers.autodiff import Evaluation, GameClosure
 from integrators.rule import UpdateRule
 
@@ -28,7 +29,11 @@ FACTORIES = {
                                            alternating=True, **k),
     "LEAD-forward": lambda px, py, **k: O.LEAD(px, py, lr=0.05, beta=0.5, alpha=0.3,
                                                mixed_mode="forward", **k),
+    "LEAD-rof": lambda px, py, **k: O.LEAD(px, py, lr=0.05, beta=0.5, alpha=0.3,
+                                           mixed_mode="reverse_over_forward", **k),
     "LEADAdam": lambda px, py, **k: O.LEADAdam(px, py, lr=0.01, alpha=0.3, **k),
+    "LEADAdam-rof": lambda px, py, **k: O.LEADAdam(px, py, lr=0.01, alpha=0.3,
+                                                   mixed_mode="reverse_over_forward", **k),
     "from_rule": lambda px, py, **k: O.from_rule(
         UpdateRule(beta=0.5, eta=0.05, alpha=0.3, lookahead=0.2), px, py, **k),
     "EG": lambda px, py, **k: O.ExtraGradient(px, py, lr=0.05, **k),
@@ -142,9 +147,10 @@ def test_nn_module_parameters(name):
 
 
 def test_forward_and_double_backward_agree_on_modules():
-    """Forward-over-reverse through the parameter-substituting mode == double backward."""
+    """Both forward-mode evaluations through the parameter-substituting mode == double
+    backward."""
     res = {}
-    for mode in ("double_backward", "forward"):
+    for mode in MIXED_MODES:
         torch.manual_seed(1)
         G = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))
         D = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1))
@@ -155,10 +161,11 @@ def test_forward_and_double_backward_agree_on_modules():
             opt.step(lambda: (-D(G(z)).mean(), D(G(z)).mean() - D(real).mean()))
         res[mode] = torch.cat([p.reshape(-1) for p in list(G.parameters()) +
                                list(D.parameters())])
-    assert torch.allclose(res["forward"], res["double_backward"], rtol=0, atol=1e-12)
+    for mode in MIXED_MODES:
+        assert torch.allclose(res[mode], res["double_backward"], rtol=0, atol=1e-12), mode
 
 
-def test_hvp_is_the_hessian_block_in_both_modes():
+def test_hvp_is_the_hessian_block_in_every_mode():
     """ev.hvp(s, i, j, v) == (d^2 L_s / d theta_i d theta_j) v from the full Hessian."""
     x = torch.randn(3, requires_grad=True)
     y = torch.randn(2, requires_grad=True)
@@ -167,7 +174,7 @@ def test_hvp_is_the_hessian_block_in_both_modes():
                                           torch.cat([x, y]).detach())
     v = {"x": [torch.randn(3)], "y": [torch.randn(2)]}
     sl = {"x": slice(0, 3), "y": slice(3, 5)}
-    for mode in ("double_backward", "forward"):
+    for mode in MIXED_MODES:
         for i in "xy":
             for j in "xy":
                 ev = Evaluation(GameClosure(lambda: (L(x, y), -L(x, y))), {"x": [x], "y": [y]},

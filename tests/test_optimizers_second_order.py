@@ -277,7 +277,8 @@ def test_sga_zero_sum_is_fr_appendix_d1_form(rng):
 
 
 @pytest.mark.parametrize("zero_sum,mode", [(True, None), (False, None), (True, "forward"),
-                                           (False, "forward")])
+                                           (False, "forward"), (True, "reverse_over_forward"),
+                                           (False, "reverse_over_forward")])
 def test_cgd_matches_block_solve(rng, zero_sum, mode):
     g = strongly_monotone(rng, zero_sum=zero_sum)
     x0, y0 = start(rng, g)
@@ -315,7 +316,8 @@ def test_cgd_on_general_sum_game_without_flag_is_refused_or_exact(rng):
     np.testing.assert_array_equal(flat(px), x0)   # nothing written
 
 
-@pytest.mark.parametrize("per_player,mode", [(False, None), (True, None), (False, "forward")])
+@pytest.mark.parametrize("per_player,mode", [(False, None), (True, None), (False, "forward"),
+                                             (True, "reverse_over_forward")])
 def test_fr_algorithm1_matches_numpy(rng, per_player, mode):
     g = strongly_monotone(rng)
     x0, y0 = start(rng, g)
