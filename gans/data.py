@@ -183,7 +183,8 @@ def parse_cifar10_pickle(raw: bytes, name: str = "CIFAR-10 batch") -> tuple[np.n
     except pickle.UnpicklingError as err:
         raise DataFormatError(f"{name}: {err}") from None
     except (EOFError, ValueError, TypeError, LookupError, AttributeError, OverflowError,
-            MemoryError, RecursionError, struct.error) as err:   # LookupError: bad codec name
+            MemoryError, RecursionError, struct.error,
+            SystemError) as err:   # LookupError: bad codec; SystemError: numpy's C reconstruct
         raise DataFormatError(f"{name} is truncated or not a CIFAR-10 pickle: "
                               f"{type(err).__name__}: {' '.join(str(err).split())[:100]}") from None
     if not isinstance(obj, dict):

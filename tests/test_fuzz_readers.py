@@ -106,6 +106,7 @@ def test_fuzz_pickle_truncated(cut):
 @FUZZ
 @given(flips=st.lists(st.tuples(st.integers(0, len(VALID_PICKLE) - 1), st.integers(1, 255)),
                       min_size=1, max_size=4))
+@example(flips=[(207, 3)])     # found by hypothesis: numpy's array reconstruct -> SystemError
 def test_fuzz_pickle_flipped(flips):
     data = bytearray(VALID_PICKLE)
     for pos, x in flips:
