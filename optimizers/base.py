@@ -323,8 +323,9 @@ class GameOptimizer(torch.optim.Optimizer):
                 old = p.detach().clone() if current is None else current[i]
                 self._tx.append((p, old, {k: st.get(k, _MISSING) for k in
                                            (new_state[i] if new_state else {})}))
-            with torch.no_grad():
-                p.copy_(v)
+            if v is not p:          # (p itself: already updated in place by the caller)
+                with torch.no_grad():
+                    p.copy_(v)
             if new_state:
                 self.state[p].update(new_state[i])
 

@@ -131,6 +131,45 @@ def scale_by_adam(grads: Tensors, m: Tensors, v: Tensors, t: int, *, b1: float, 
     return _op("div", direction, den, inplace=donate), m_new, v_new         # (m/c1) / den
 
 
+_FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def _fusable(*lists: List[torch.Tensor]) -> bool:
+    """Can ``torch._fused_adam_`` take these lists: dense real floating tensors of one
+    dtype, on one CPU or CUDA device, same shapes position by position?"""
+    first = lists[0][0]
+    if first.device.type not in ("cpu", "cuda") or first.dtype not in _FUSED_DTYPES:
+        return False
+    return all(t.device == first.device and t.dtype == first.dtype and t.layout == torch.strided
+               and t.shape == r.shape for ts in lists for t, r in zip(ts, lists[0]))
+
+
+def adam_(params: Tensors, grads: Tensors, m: Tensors, v: Tensors, t: int, *, lr: float,
+          b1: float, b2: float, eps: float) -> None:
+    """In place on ``params``, ``m``, ``v``: Adam's moments and step (LEAD Alg. 2 lines
+    8-12), ``m <- b1 m + (1 - b1) g``, ``v <- b2 v + (1 - b2) g^2``,
+    ``theta <- theta - lr m_hat / (sqrt(v_hat) + eps)`` with the bias corrections of step
+    ``t`` (as :func:`scale_by_adam`).
+
+    One fused kernel, ``torch._fused_adam_`` (what ``torch.optim.Adam(fused=True)`` runs),
+    where it applies (:func:`_fusable`); else the ``_foreach`` formulas of
+    :func:`scale_by_adam`. The two round differently (at the level of an ulp of the update).
+    """
+    params, grads, m, v = list(params), list(grads), list(m), list(v)
+    if not params:
+        return
+    if _fusable(params, grads, m, v):
+        step = torch.full((), float(t), dtype=torch.float32, device=params[0].device)
+        torch._fused_adam_(params, grads, m, v, [], [step] * len(params), lr=lr, beta1=b1,
+                           beta2=b2, weight_decay=0.0, eps=eps, amsgrad=False, maximize=False)
+        return
+    u, m1, v1 = scale_by_adam(grads, m, v, t, b1=b1, b2=b2, eps=eps)
+    torch._foreach_copy_(m, m1)
+    torch._foreach_copy_(v, v1)
+    torch._foreach_mul_(u, -lr)                 # u is ours: -lr u, then theta + (-lr u)
+    torch._foreach_add_(params, u)
+
+
 def optimistic_update(params: Tensors, u: Tensors, u_prev: Tensors, *, lr: float
                       ) -> List[torch.Tensor]:
     """``theta - 2 lr u_t + lr u_{t-1}``: OGDA (u = gradient, FR App. D.1) and

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import torch
 
-from .autodiff import MIXED_SOURCES, OTHER, PLAYERS
+from .autodiff import MIXED_SOURCES, OTHER, PLAYERS, NonFiniteError
 from .base import ADAM_HYPER, GameOptimizer, Hyper, real
-from .functional import axpy, difference, scale_by_adam
+from .functional import adam_, axpy, difference
 
 
 def _init(p):
@@ -47,6 +47,7 @@ class LEADAdam(GameOptimizer):
         super().__init__(params_x, params_y, dict(lr=lr, alpha=alpha, betas=betas, eps=eps),
                          options=dict(mixed_source=mixed_source), nonfinite=nonfinite,
                          mixed_mode=mixed_mode)
+        self._spare = {}       # param -> state tensors replaced at the last step (reused)
 
     def _coupled(self, i) -> bool:
         """Does player i's update use its mixed term (some group with alpha != 0)?"""
@@ -69,34 +70,56 @@ class LEADAdam(GameOptimizer):
             return ev.grad_plus_mixed(i, d, alphas.pop(), source), None
         return ev.grad_and_mixed(i, d, source)
 
-    def _player(self, closure, i):
-        """Player i's Adam step on ``g_i + alpha_i M_i`` at the current parameters."""
+    def _buffers(self, p, st):
+        """Fresh buffers for ``p``'s next state, filled with its present values (``prev``
+        <- theta_t, the moments <- their values); Adam then runs in place on them. They
+        are the state tensors replaced at the last completed step where there are such
+        (:meth:`_step`), so a step allocates nothing."""
+        buf = self._spare.pop(p, None)
+        if buf is None or any(b.shape != p.shape or b.dtype != p.dtype for b in buf.values()):
+            buf = {k: torch.empty_like(p, memory_format=torch.preserve_format) for k in _init(p)}
+        with torch.no_grad():
+            buf["prev"].copy_(p)
+            buf["exp_avg"].copy_(st["exp_avg"])
+            buf["exp_avg_sq"].copy_(st["exp_avg_sq"])
+        return buf
+
+    def _player(self, closure, i, final=False):
+        """Player i's Adam step on ``g_i + alpha_i M_i`` at the current parameters,
+        committed; returns the loss and the replaced state dicts."""
         ps, t = self.player_params(i), self.game_step + 1
         ev = self.evaluation(closure, second_order=self._coupled(i))
         g, m = self._direction(ev, i)
         ev.release()        # graphs freed; g and m are now this step's to overwrite
-        coupled = m is not None
-        m = m if coupled else [None] * len(ps)
         sts = [self.state_of(p, _init) for p in ps]
+        old = [dict(st) for st in sts]
+        new = [self._buffers(p, st) for p, st in zip(ps, sts)]
 
-        def core(grp, P, G, M, S):
+        def core(grp, P, G, M, N):
             b1, b2 = grp["betas"]
-            gt = axpy(G, grp["alpha"], M, donate=True) if coupled else G     # line 7 / 15
-            u, m1, v1 = scale_by_adam(gt, [s["exp_avg"] for s in S], [s["exp_avg_sq"] for s in S],
-                                      t, b1=b1, b2=b2, eps=grp["eps"], donate=True)  # 8-11
-            return axpy(P, -grp["lr"], u, donate=True), m1, v1             # line 12 / 20
+            gt = G if m is None else axpy(G, grp["alpha"], M, donate=True)    # line 7 / 15
+            adam_(P, gt, [n["exp_avg"] for n in N], [n["exp_avg_sq"] for n in N], t,
+                  lr=grp["lr"], b1=b1, b2=b2, eps=grp["eps"])             # lines 8-12 / 16-20
+            return []
 
-        with torch.no_grad():                                  # in-place on spent buffers
-            new, m1, v1 = self.map_groups(i, core, ps, g, m, sts)
-        state = [{"prev": p.detach().clone(), "exp_avg": a, "exp_avg_sq": b}
-                 for p, a, b in zip(ps, m1, v1)]
-        return (ps, new, state), ev.losses_detached()[PLAYERS.index(i)]
+        with torch.no_grad():                  # theta_t -> theta_{t+1} in place; undo below
+            self.map_groups(i, core, ps, g, [None] * len(ps) if m is None else m, new)
+        try:
+            self._commit(ps, ps, new, what=f"(player {i}) ", final=final,
+                         current=[n["prev"] for n in new])       # theta_t: the undo copy
+        except NonFiniteError:
+            with torch.no_grad():
+                torch._foreach_copy_(ps, [n["prev"] for n in new])
+            raise
+        return ev.losses_detached()[PLAYERS.index(i)], list(zip(ps, old))
 
     def _step(self, closure):
         # x at (x_t, y_t) with d_y = y_t - y_{t-1}; then y at (x_{t+1}, y_t), d_x = x_{t+1} - x_t
-        commit_x, loss_x = self._player(closure, "x")
-        self._commit(*commit_x, what="(player x) ",
-                     current=[st["prev"] for st in commit_x[2]])      # x_t: the undo copy
-        commit_y, loss_y = self._player(closure, "y")
-        self._commit(*commit_y, what="(player y) ", final=True)
+        loss_x, old_x = self._player(closure, "x")
+        loss_y, old_y = self._player(closure, "y", final=True)
+        self._spare.update(old_x + old_y)       # both committed: the replaced state is free
         return loss_x, loss_y
+
+    def load_state_dict(self, state_dict) -> None:
+        super().load_state_dict(state_dict)
+        self._spare.clear()

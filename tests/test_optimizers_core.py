@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 
 import optimizers as O
-from optimizers.autodiff import MIXED_MODES
+from optimizers.autodiff import MIXED_MODES, OTHER
 from optimizers.autodiff import Evaluation, GameClosure
 from integrators.rule import UpdateRule
 
@@ -431,21 +431,36 @@ def _ref_lead_adam(px, py, closure, steps, lr, alpha, b1, b2, eps):
 
 @pytest.mark.parametrize("alpha", [(0.0, 0.3), (0.3, 0.0), (0.3, 0.3)])
 def test_lead_adam_uncoupled_player_skips_mixed_term_same_iterates(alpha, monkeypatch):
-    """A player with alpha = 0 in every group gets no mixed term computed; the float32
-    iterates equal, bit for bit, those of Alg. 2 with the mixed term formed and scaled by 0."""
+    """A player with alpha = 0 in every group gets no mixed term computed. Its float32
+    iterates equal, bit for bit, those of the same optimizer made to form every mixed term
+    and scale it (by 0); and those of an independent elementwise Alg. 2 up to rounding:
+    the fused Adam kernel rounds each update differently, at most ~1 ulp of |theta| < 1
+    per step, so 4 steps stay within 8 ulps(1.0) (2x margin)."""
     hyper = dict(lr=1e-2, betas=(0.5, 0.9), eps=1e-8)
     px, py, closure = _mlp_gan()
     ref = _ref_lead_adam(px, py, closure, 4, hyper["lr"], alpha, 0.5, 0.9, 1e-8)
-    px, py, closure = _mlp_gan()
+
+    def run(always_form):
+        px, py, closure = _mlp_gan()
+        opt = O.LEADAdam(px, py, alpha=alpha, **hyper)
+        if always_form:
+            monkeypatch.setattr(opt, "_coupled", lambda i: True)
+            monkeypatch.setattr(opt, "_direction", lambda ev, i: ev.grad_and_mixed(
+                i, opt._displacement(OTHER[i]), "own"))
+        for _ in range(4):
+            opt.step(closure)
+        return px + py
+
     mixed_for = []
     real_mixed = Evaluation.grad_and_mixed
     monkeypatch.setattr(Evaluation, "grad_and_mixed",
                         lambda self, i, *a, **k: mixed_for.append(i) or real_mixed(self, i, *a, **k))
-    opt = O.LEADAdam(px, py, alpha=alpha, **hyper)
-    for _ in range(4):
-        opt.step(closure)
-    assert all(torch.equal(a, b) for a, b in zip(ref, px + py))
+    got = run(always_form=False)
     assert mixed_for == [p for _ in range(4) for p, a in zip("xy", alpha) if a != 0]
+    formed = run(always_form=True)
+    assert all(torch.equal(a, b) for a, b in zip(got, formed))
+    ulp = torch.finfo(torch.float32).eps
+    assert max(float((a - b).abs().max()) for a, b in zip(ref, got)) <= 8 * ulp
     assert not all(torch.equal(a, b) for a, b in zip(ref, _mlp_gan()[0] + _mlp_gan()[1]))
 
 
@@ -477,3 +492,65 @@ def test_scale_by_adam_foreach_equals_elementwise_bitwise(donate):
         lambda x: ((b1 * m0 + (1 - b1) * x) / (1 - b1 ** t))
         / (((b2 * v0 + (1 - b2) * x * x) / (1 - b2 ** t)).sqrt() + eps), x0)
     torch.testing.assert_close(jac, ref, rtol=1e-12, atol=0)
+
+
+def _adam_lists(dtype, seed=5):
+    g = torch.Generator().manual_seed(seed)
+    shapes = [(7, 5), (5,), ()]
+    return [[(torch.rand if k == 3 else torch.randn)(s, generator=g, dtype=dtype)
+             for s in shapes] for k in range(4)]            # params, grads, m, v (v >= 0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_fused_adam_step_is_algorithm_2_lines_8_to_12(dtype):
+    """adam_ (torch's fused kernel) against the elementwise formulas; the kernel rounds in
+    its own order, so float32 agrees to a few ulps of each quantity, float64 to ~1e-15."""
+    from optimizers.functional import adam_
+    p, gr, m, v = _adam_lists(dtype)
+    b1, b2, eps, t, lr = 0.7, 0.95, 1e-6, 4, 0.1
+    m_ref = [b1 * a + (1 - b1) * x for a, x in zip(m, gr)]
+    v_ref = [b2 * a + (1 - b2) * x * x for a, x in zip(v, gr)]
+    p_ref = [q - lr * (a / (1 - b1 ** t)) / ((b / (1 - b2 ** t)).sqrt() + eps)
+             for q, a, b in zip(p, m_ref, v_ref)]
+    adam_(p, gr, m, v, t, lr=lr, b1=b1, b2=b2, eps=eps)
+    tol = 8 * torch.finfo(dtype).eps
+    for got, want in ((p, p_ref), (m, m_ref), (v, v_ref)):
+        for a, b in zip(got, want):
+            torch.testing.assert_close(a, b, rtol=tol, atol=tol)
+
+
+def test_adam_step_falls_back_to_the_foreach_formulas():
+    """Lists the fused kernel cannot take (two dtypes) go through scale_by_adam: bit for
+    bit its direction, added with -lr."""
+    from optimizers.functional import _fusable, adam_, scale_by_adam
+    lists = [a[:2] + b[2:] for a, b in zip(_adam_lists(torch.float32), _adam_lists(torch.float64))]
+    assert not _fusable(*lists)
+    p, gr, m, v = [[t.clone() for t in ts] for ts in lists]
+    u, m1, v1 = scale_by_adam(gr, m, v, 3, b1=0.8, b2=0.9, eps=1e-8)
+    want = [q + (-0.05) * a for q, a in zip(p, u)]
+    adam_(p, gr, m, v, 3, lr=0.05, b1=0.8, b2=0.9, eps=1e-8)
+    for got, ref in ((p, want), (m, m1), (v, v1)):
+        assert all(torch.equal(a, b) for a, b in zip(got, ref))
+
+
+def test_lead_adam_reuses_the_replaced_state_buffers():
+    """After warm-up a step allocates no new state: the state tensors of step t+2 are the
+    buffers of step t (the replaced ones are recycled), and the iterates are unchanged by
+    it (same as a fresh optimizer loaded from a saved state dict at each step)."""
+    px, py, closure = _mlp_gan()
+    opt = O.LEADAdam(px, py, lr=1e-2, alpha=0.3)
+    ptrs = []
+    for _ in range(4):
+        opt.step(closure)
+        ptrs.append({k: v.data_ptr() for k, v in opt.state[px[0]].items()})
+    assert ptrs[1] == ptrs[3] and ptrs[0] == ptrs[2] and ptrs[0] != ptrs[1]
+    qx, qy, closure2 = _mlp_gan()
+    ref = O.LEADAdam(qx, qy, lr=1e-2, alpha=0.3)
+    for _ in range(4):
+        buf = io.BytesIO()
+        torch.save(ref.state_dict(), buf)
+        ref = O.LEADAdam(qx, qy, lr=1e-2, alpha=0.3)
+        buf.seek(0)
+        ref.load_state_dict(torch.load(buf, weights_only=True))
+        ref.step(closure2)
+    assert all(torch.equal(a, b) for a, b in zip(px + py, qx + qy))
