@@ -9,10 +9,13 @@ Methods (one optimizer step each; the parameters are those of one G, D pair):
 
 * ``adam-alt``: alternating Adam (``gans.adam.AlternatingAdam``; each player its own
   forward and backward) -- the baseline every ratio divides by;
+* ``adam-alt-fused``: the same with ``torch.optim.Adam(fused=True)`` (one-kernel Adam
+  update, as LEAD-Adam's): the baseline with Adam arithmetic equal to LEAD-Adam's;
 * ``adam-sim``: simultaneous Adam (``gans.adam.SimultaneousAdam``);
 * ``lead-adam``: ``optimizers.LEADAdam`` (Alg. 2), both coupling terms on
   (``alpha = 0.3`` for G and D: the exact mixed term of both players), with each
-  mixed-term mode (``double_backward``, ``forward``);
+  mixed-term mode (``double_backward``, ``forward``, ``reverse_over_forward``; the
+  default ``auto`` is ``reverse_over_forward`` on these MLPs);
 * ``lead-adam-g0``: the same with LEAD App. I's coupling ``alpha = (0, 0.3)`` (none for
   G), where G's mixed term is skipped (it would be multiplied by 0);
 * ``extra-adam``, ``optimistic-adam``, ``co``, ``sga``;
@@ -62,6 +65,8 @@ def _adam(cls):
 #: method -> (factory(params_x, params_y, mixed_mode), takes mixed_mode, loss name)
 METHODS: Dict[str, tuple] = {
     "adam-alt": (_adam(AlternatingAdam), False, "non-saturating"),
+    "adam-alt-fused": (lambda px, py, mode: AlternatingAdam(px, py, lr=LR, betas=BETAS, fused=True),
+                       False, "non-saturating"),
     "adam-sim": (_adam(SimultaneousAdam), False, "non-saturating"),
     "lead-adam": (lambda px, py, mode: optimizers.LEADAdam(px, py, lr=LR, alpha=ALPHA, betas=BETAS,
                                                           mixed_mode=mode), True, "non-saturating"),
@@ -195,8 +200,12 @@ def verdict(rows: List[Dict], min_width: int = 256) -> Dict:
         rel = r["ratio_to_adam_alt"] / extra["ratio_to_adam_alt"]
         prefix = "" if r["method"] == "lead-adam" else f"{r['method']} "   # keys as before
         key = f"{prefix}width {r['width']} [{r['mixed_mode']}]"
+        fused = next((e for e in rows if e["width"] == r["width"]
+                      and e["method"] == "adam-alt-fused"), None)
         out[key] = {"method": r["method"], "width": r["width"], "mixed_mode": r["mixed_mode"],
                     "ratio_to_adam_alt": r["ratio_to_adam_alt"],
+                    "ratio_to_adam_alt_fused": (r["ratio_to_adam_alt"] / fused["ratio_to_adam_alt"]
+                                                if fused else None),
                     "relative_to_extra_adam": rel,
                     "meets_2x": r["ratio_to_adam_alt"] <= 2.0,
                     "within_10pct_of_extra_adam": rel <= 1.10,
@@ -311,6 +320,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
              f"({'meets' if x['meets_2x'] else 'MISSES'} <= 2.0x), "
              f"{x['relative_to_extra_adam']:.2f}x Extra-Adam "
              f"({'within' if x['within_10pct_of_extra_adam'] else 'NOT within'} 10%)"
+             + (f"; {x['ratio_to_adam_alt_fused']:.2f}x fused alternating Adam"
+                if x["ratio_to_adam_alt_fused"] is not None else "")
              + ("" if x["target_applies"] else " [width < 256: target does not apply]")
              for x in v.values()]
     text = md + "\n" + note + ("\n\n" + "\n".join(lines) if lines else "")

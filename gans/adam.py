@@ -1,6 +1,7 @@
 """Adam baselines with the game-optimizer contract (issue 6), built on ``torch.optim.Adam``.
 
 * :class:`SimultaneousAdam`: both players' gradients at ``(x_t, y_t)``, then both Adam steps.
+  (``fused=True`` passes through to ``torch.optim.Adam``: its one-kernel update.)
 * :class:`AlternatingAdam`: ``x`` (generator) steps first; ``y``'s gradient is taken at
   ``(x_{t+1}, y_t)`` -- the order of LEAD-Adam's Algorithm 2, so that LEAD-Adam with
   ``alpha = 0`` is this baseline.
@@ -35,7 +36,7 @@ def player_loss(closure, player: str) -> torch.Tensor:
 
 
 class _TwoAdams:
-    def __init__(self, params_x, params_y, lr=2e-4, betas=(0.5, 0.999), eps=1e-8):
+    def __init__(self, params_x, params_y, lr=2e-4, betas=(0.5, 0.999), eps=1e-8, fused=None):
         lrs, bs, es = _per_player(lr), _per_player(betas, True), _per_player(eps)
         px, py = list(params_x), list(params_y)
         if not px or not py:
@@ -43,7 +44,8 @@ class _TwoAdams:
         if {id(p) for p in px} & {id(p) for p in py}:
             raise ValueError("a parameter is shared by both players")
         self.params = {"x": px, "y": py}
-        self.adams = {p: torch.optim.Adam(self.params[p], lr=lrs[i], betas=tuple(bs[i]), eps=es[i])
+        self.adams = {p: torch.optim.Adam(self.params[p], lr=lrs[i], betas=tuple(bs[i]), eps=es[i],
+                                          fused=fused)
                       for i, p in enumerate(PLAYERS)}
 
     def _grad(self, closure, player):

@@ -95,6 +95,19 @@ REVERSE_SAFE = frozenset(
 #: ``torch.nn.functional.relu_``.)
 
 
+class NotReverseSafe(NotImplementedError):
+    """An operation outside :data:`REVERSE_SAFE` returned a dual tensor; ``.op`` names it."""
+
+    def __init__(self, op: str):
+        self.op = op
+        super().__init__(
+            f"mixed_mode='reverse_over_forward' cannot differentiate through {op}: reverse "
+            f"mode through its forward-mode derivative is not known to be exact in PyTorch "
+            f"(it is silently wrong for batch_norm, layer_norm, instance_norm). Use "
+            f"mixed_mode='auto' (the default: it falls back to double backward) or "
+            f"'double_backward'.")
+
+
 def _is_dual(out) -> bool:
     if isinstance(out, torch.Tensor):
         return fwAD.unpack_dual(out).tangent is not None
@@ -107,7 +120,7 @@ class Substitute(TorchFunctionMode):
     """Replace given tensors (by identity) by stand-ins in every torch call. With
     ``reverse_over_forward``: affine layers on dual tensors go through
     :func:`affine_jvp`, and an operation outside :data:`REVERSE_SAFE` that returns a dual
-    tensor raises ``NotImplementedError`` naming it."""
+    tensor raises :class:`NotReverseSafe` (a ``NotImplementedError``) naming it."""
 
     def __init__(self, table: Dict[int, torch.Tensor], reverse_over_forward: bool = False):
         super().__init__()
@@ -131,10 +144,5 @@ class Substitute(TorchFunctionMode):
                 return out
         out = func(*args, **kwargs)
         if _is_dual(out) and resolve_name(func) not in REVERSE_SAFE:
-            raise NotImplementedError(
-                f"mixed_mode='reverse_over_forward' cannot differentiate through "
-                f"{resolve_name(func) or func!r}: reverse mode through its forward-mode "
-                f"derivative is not known to be exact in PyTorch (it is silently wrong for "
-                f"batch_norm, layer_norm, instance_norm). Use mixed_mode='double_backward' "
-                f"(the default) or 'forward'.")
+            raise NotReverseSafe(resolve_name(func) or repr(func))
         return out

@@ -12,7 +12,7 @@ Everything an optimizer needs from one evaluation of the players' losses lives i
   term ``M_i = grad_{ij} L_i . d_j`` (``source="own"``) or ``-grad_{ij} L_j . d_j``
   (``source="opponent"``).
 
-A block product is ONE Jacobian-vector product; no Jacobian is formed. Three modes:
+A block product is ONE Jacobian-vector product; no Jacobian is formed. Four modes:
 
 ``"double_backward"``
     ``grad_i <grad_j L_s, v_j>``: a reverse pass with ``create_graph=True`` then a
@@ -31,6 +31,13 @@ A block product is ONE Jacobian-vector product; no Jacobian is formed. Three mod
     substituted detached, so no reverse graph reaches it. LEAD's update direction
     ``grad_i L_i + alpha M_i = grad_i (L_i + alpha <grad_j L_i, d_j>)`` is then ONE
     reverse pass (:meth:`Evaluation.grad_plus_mixed`).
+
+``"auto"`` (the optimizers' default)
+    LEAD's coupling term (``grad_and_mixed``, ``grad_plus_mixed`` with ``source="own"``)
+    by ``"reverse_over_forward"``; if the closure uses an operation outside
+    ``optimizers._dual.REVERSE_SAFE`` the evaluation falls back to double backward (and
+    tells its optimizer, which keeps double backward from then on). Every other block
+    product by double backward.
 
 In ``"reverse_over_forward"`` mode affine layers (``F.linear`` and the convolutions) get
 their tangent from the bilinear rule ``f(x', W) + f(x, W') + b'`` computed directly:
@@ -63,12 +70,12 @@ from typing import Dict, List, Optional, Sequence
 import torch
 import torch.autograd.forward_ad as fwAD
 
-from ._dual import Substitute
+from ._dual import NotReverseSafe, Substitute
 from .functional import axpy
 
 PLAYERS = ("x", "y")
 OTHER = {"x": "y", "y": "x"}
-MIXED_MODES = ("double_backward", "forward", "reverse_over_forward")
+MIXED_MODES = ("double_backward", "forward", "reverse_over_forward", "auto")
 MIXED_SOURCES = ("own", "opponent")
 
 
@@ -187,8 +194,11 @@ class Evaluation:
     ----------
     closure: a :class:`GameClosure`.
     params: ``{"x": [...], "y": [...]}`` flat lists of each player's parameters.
-    mixed_mode: ``"double_backward"`` or ``"forward"`` (module docstring).
+    mixed_mode: one of :data:`MIXED_MODES` (module docstring).
     second_order: keep graphs for Hessian-block products (double backward mode).
+    on_fallback: with ``mixed_mode="auto"``, called with the :class:`NotReverseSafe`
+        error when a closure leaves ``REVERSE_SAFE`` (this evaluation then uses double
+        backward; the optimizer remembers it for the next ones).
     check_finite: callable(name, loss) raising on a non-finite loss.
     reducer: ``None``, or a callable ``list of tensors -> list of their means over
         ranks`` (:class:`optimizers.distributed.AllReduceMean`); see the module docstring.
@@ -196,12 +206,13 @@ class Evaluation:
 
     def __init__(self, closure: GameClosure, params: Dict[str, List[torch.Tensor]],
                  mixed_mode: str = "double_backward", second_order: bool = False,
-                 check_finite=None, reducer=None):
+                 check_finite=None, reducer=None, on_fallback=None):
         if mixed_mode not in MIXED_MODES:
             raise ValueError(f"mixed_mode must be one of {MIXED_MODES}, got {mixed_mode!r}")
         self.closure, self.params = closure, params
         self.mode, self.second_order = mixed_mode, second_order
         self._check_finite = check_finite
+        self._on_fallback = on_fallback
         self._distributed = reducer is not None
         self._reduce = reducer if reducer is not None else list
         self._losses: Dict[str, torch.Tensor] = {}   # with graph
@@ -297,12 +308,12 @@ class Evaluation:
         ``-grad_{ij} L_j . d_j`` (opponent); the two agree in zero-sum games."""
         j = OTHER[i]
         s = i if source == "own" else j
+        dual = self._lead_dual(i, d_j) if source == "own" else None
         if self.mode == "forward" and source == "own":
             g, m = self._forward_block(i, i, j, d_j)
-        elif self.mode == "reverse_over_forward" and source == "own":
-            primal, tangent = self._dual_loss(i, j, d_j, attach=False)
-            g = _grads(primal, self.params[i], retain_graph=True)
-            m = _grads(tangent, self.params[i])
+        elif dual is not None:
+            g = _grads(dual[0], self.params[i], retain_graph=True)
+            m = _grads(dual[1], self.params[i])
         else:
             m = self.hvp(s, i, j, d_j)
             if source == "opponent":
@@ -314,15 +325,32 @@ class Evaluation:
     def grad_plus_mixed(self, i: str, d_j: Sequence[torch.Tensor], alpha: float,
                         source: str = "own") -> List[torch.Tensor]:
         """``grad_i L_i + alpha M_i`` (``M_i`` as in :meth:`grad_and_mixed`), LEAD's
-        update direction. In ``"reverse_over_forward"`` mode with ``source="own"`` it is
-        ONE reverse pass, ``grad_i (L_i + alpha <grad_j L_i, d_j>)``; otherwise the two
-        terms are computed apart and added (``alpha * M + g``)."""
-        if self.mode == "reverse_over_forward" and source == "own":
-            primal, tangent = self._dual_loss(i, OTHER[i], d_j, attach=False)
+        update direction. In ``"reverse_over_forward"`` (and ``"auto"``) mode with
+        ``source="own"`` it is ONE reverse pass, ``grad_i (L_i + alpha <grad_j L_i, d_j>)``;
+        otherwise the two terms are computed apart and added (``alpha * M + g``)."""
+        dual = self._lead_dual(i, d_j) if source == "own" else None
+        if dual is not None:
             return self._reduce([t.detach() for t in
-                                 _grads(primal + alpha * tangent, self.params[i])])
+                                 _grads(dual[0] + alpha * dual[1], self.params[i])])
         g, m = self.grad_and_mixed(i, d_j, source)
         return axpy(g, alpha, m, donate=True)
+
+    def _lead_dual(self, i: str, d_j):
+        """``(L_i, <grad_j L_i, d_j>)`` by :meth:`_dual_loss` in ``"reverse_over_forward"``
+        mode, and in ``"auto"`` mode unless the closure leaves ``REVERSE_SAFE`` (then
+        ``None``: the caller uses double backward; ``on_fallback`` is told). ``None`` in
+        the other modes."""
+        if self.mode == "reverse_over_forward":
+            return self._dual_loss(i, OTHER[i], d_j, attach=False)
+        if self.mode != "auto":
+            return None
+        try:
+            return self._dual_loss(i, OTHER[i], d_j, attach=False)
+        except NotReverseSafe as err:
+            self.mode = "double_backward"
+            if self._on_fallback is not None:
+                self._on_fallback(err)
+            return None
 
     def _dual_loss(self, s: str, j: str, v_j, attach: bool):
         """``(L_s, <grad_j L_s, v_j>)``, both with reverse graphs, from one evaluation of

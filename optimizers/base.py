@@ -26,7 +26,7 @@ from .functional import all_finite
 
 NONFINITE_POLICIES = ("raise", "flag")
 #: Default mixed-term mode; chosen by benchmarks/mixed_term.py (see docs/OPTIMIZERS.md).
-DEFAULT_MIXED_MODE = "double_backward"
+DEFAULT_MIXED_MODE = "auto"
 
 _MISSING = object()
 
@@ -140,8 +140,13 @@ class GameOptimizer(torch.optim.Optimizer):
         (parameters and state stay at the last finite step) and its number is appended
         to ``nonfinite_steps``. Either way no NaN is ever written into the parameters.
     mixed_mode:
-        ``"double_backward"`` or ``"forward"`` (forward-over-reverse): how Hessian-block
-        products are computed (:mod:`optimizers.autodiff`). Same values, different cost.
+        How Hessian-block products are computed (:mod:`optimizers.autodiff`); same values,
+        different cost. ``"auto"`` (default): LEAD's coupling term by
+        ``"reverse_over_forward"`` while the closure stays within the operations that
+        mode supports (:data:`optimizers._dual.REVERSE_SAFE`), else -- decided at the first
+        step that leaves them, with a ``RuntimeWarning`` -- ``"double_backward"``, which
+        also serves every other block product; ``"double_backward"``, ``"forward"``
+        (forward-over-reverse) or ``"reverse_over_forward"`` force one.
     """
 
     hyper: Dict[str, Hyper] = {}
@@ -164,6 +169,7 @@ class GameOptimizer(torch.optim.Optimizer):
             raise ValueError(f"Invalid mixed_mode: must be one of {MIXED_MODES}, "
                              f"got {mixed_mode!r}")
         self.nonfinite, self.mixed_mode = nonfinite, mixed_mode
+        self._auto_fallback: Optional[str] = None   # "auto" after a refused operation
         self.options = dict(options or {})
         self._player_defaults = {p: {} for p in PLAYERS}
         for name, spec in self.hyper.items():
@@ -281,8 +287,17 @@ class GameOptimizer(torch.optim.Optimizer):
     def evaluation(self, closure: GameClosure, second_order: bool = False) -> Evaluation:
         """An :class:`Evaluation` at the current parameters (lazy, cached)."""
         return Evaluation(closure, {p: self.player_params(p) for p in PLAYERS},
-                          mixed_mode=self.mixed_mode, second_order=second_order,
+                          mixed_mode=("double_backward" if self._auto_fallback
+                                      else self.mixed_mode), second_order=second_order,
+                          on_fallback=self._fall_back,
                           check_finite=self._check_loss, reducer=self.reducer)
+
+    def _fall_back(self, err) -> None:
+        """``mixed_mode="auto"``: the closure used ``err.op``; double backward from now."""
+        self._auto_fallback = err.op
+        warnings.warn(f"{type(self).__name__}: mixed_mode='auto' computes the mixed term by "
+                      f"double backward: the closure uses {err.op}, which reverse-over-forward "
+                      f"does not support", RuntimeWarning, stacklevel=4)
 
     def _check_loss(self, name: str, value: torch.Tensor):
         if not bool(torch.isfinite(value.detach())):

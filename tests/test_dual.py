@@ -249,3 +249,62 @@ def test_left_out_operations_are_wrong_in_pytorch_and_refused(name):
     assert (rof - dbl).abs().max() > 1e-3
     with pytest.raises(NotImplementedError, match=name.split(".")[-1]):
         _two_ways(WRONG_IN_PYTORCH[name], check=True)
+
+
+# ------------------------------------------------------- the optimizers' modes
+def _gan(norm: bool):
+    """A small G, D pair (float64); with ``norm`` D has a BatchNorm layer."""
+    torch.manual_seed(0)
+    mid = [torch.nn.BatchNorm1d(8)] if norm else []
+    G = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2)).double()
+    D = torch.nn.Sequential(torch.nn.Linear(2, 8), *mid, torch.nn.LeakyReLU(0.2),
+                            torch.nn.Linear(8, 1)).double()
+    z, real = torch.randn(16, 3, dtype=DT), torch.randn(16, 2, dtype=DT)
+
+    def closure(player):
+        if player == "x":
+            return F.softplus(-D(G(z))).mean()
+        return F.softplus(-D(real)).mean() + F.softplus(D(G(z))).mean()
+    return list(G.parameters()), list(D.parameters()), closure
+
+
+def _lead_adam_run(mode, norm, steps=4):
+    import optimizers as O
+    px, py, closure = _gan(norm)
+    opt = O.LEADAdam(px, py, lr=1e-2, alpha=0.3, mixed_mode=mode)
+    for _ in range(steps):
+        opt.step(closure)
+    return [p.detach().clone() for p in px + py], opt
+
+
+def test_auto_mode_is_reverse_over_forward_where_supported(recwarn):
+    auto, opt = _lead_adam_run(None, norm=False)           # the default
+    assert opt.mixed_mode == "auto" and opt._auto_fallback is None
+    rof, _ = _lead_adam_run("reverse_over_forward", norm=False)
+    assert all(torch.equal(a, b) for a, b in zip(auto, rof))
+    dbl, _ = _lead_adam_run("double_backward", norm=False)   # same values, other rounding
+    assert max(float((a - b).abs().max()) for a, b in zip(auto, dbl)) < 1e-12
+    assert not [w for w in recwarn if "mixed_mode" in str(w.message)]
+
+
+def test_auto_mode_falls_back_to_double_backward_once_and_warns():
+    with pytest.warns(RuntimeWarning, match="batch_norm") as rec:
+        auto, opt = _lead_adam_run("auto", norm=True)
+    assert len([w for w in rec if "mixed_mode='auto'" in str(w.message)]) == 1
+    assert opt._auto_fallback == "torch.nn.functional.batch_norm"
+    dbl, _ = _lead_adam_run("double_backward", norm=True)
+    assert all(torch.equal(a, b) for a, b in zip(auto, dbl))
+
+
+def test_forced_reverse_over_forward_refuses_batch_norm_and_leaves_parameters():
+    import optimizers as O
+    from optimizers._dual import NotReverseSafe
+    px, py, closure = _gan(norm=True)
+    before = [p.detach().clone() for p in px + py]
+    opt = O.LEADAdam(px, py, lr=1e-2, alpha=0.3, mixed_mode="reverse_over_forward")
+    with pytest.raises(NotReverseSafe, match="batch_norm.*mixed_mode='auto'"):
+        opt.step(closure)
+    assert all(torch.equal(a, b) for a, b in zip(before, px + py))
+    assert opt.game_step == 0      # state, where created, is the initial one
+    assert all(not st["exp_avg"].any() and torch.equal(st["prev"], p)
+               for p, st in opt.state.items())
