@@ -1,9 +1,9 @@
-"""Benchmark: cost of LEAD's mixed term grad_ij L_i . d_j, double backward vs forward-over-reverse.
+"""Benchmark: cost of LEAD's mixed term grad_ij L_i . d_j, double backward vs forward-over-reverse vs reverse-over-forward.
 
 Models: LEAD Table 2 (8-Gaussians MLPs: 3 hidden ReLU layers of --width units, z in R^64),
 batch 128, non-saturating GAN losses. Each configuration runs LEAD steps (simultaneous)
 with the pair closure and with the per-player closure; reported as seconds per
-step (best of N, interleaved) and as ratios (forward / double_backward, and LEAD / GDA). Ratios, not absolute
+step (best of N, interleaved) and as ratios (forward / double_backward, and LEAD / GDA per mode). Ratios, not absolute
 times, are what carries over between machines.
 
     python benchmarks/mixed_term.py [--width 2000] [--steps 6] [--device cpu]
@@ -60,7 +60,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     runs = {}
     for form in ("pair", "per_player"):
-        for mode in ("gda", "double_backward", "forward"):
+        for mode in ("gda", "double_backward", "forward", "reverse_over_forward"):
             G, D, pair, single = make(a.width, a.device)
             opt = (optimizers.GDA(G.parameters(), D.parameters(), lr=1e-4) if mode == "gda" else
                    optimizers.LEAD(G.parameters(), D.parameters(), lr=1e-4, beta=0.5,
@@ -77,10 +77,12 @@ def main(argv=None):
     print(f"LEAD mixed term on 8-Gaussians MLPs: width {a.width}, {nparams:,} parameters, "
           f"batch 128, device {a.device}, best of {a.steps} interleaved steps")
     print(f"{'closure':<11} {'GDA s':>8} {'LEAD dbl-bwd s':>15} {'LEAD fwd s':>11} "
-          f"{'fwd/dbl':>8} {'dbl/GDA':>8} {'fwd/GDA':>8}")
+          f"{'LEAD rof s':>11} {'fwd/dbl':>8} {'dbl/GDA':>8} {'fwd/GDA':>8} {'rof/GDA':>8}")
     for form in ("pair", "per_player"):
-        g, d, f = (res[(k, form)] for k in ("gda", "double_backward", "forward"))
-        print(f"{form:<11} {g:8.4f} {d:15.4f} {f:11.4f} {f / d:8.2f} {d / g:8.2f} {f / g:8.2f}")
+        g, d, f, r = (res[(k, form)] for k in ("gda", "double_backward", "forward",
+                                               "reverse_over_forward"))
+        print(f"{form:<11} {g:8.4f} {d:15.4f} {f:11.4f} {r:11.4f} {f / d:8.2f} {d / g:8.2f} "
+              f"{f / g:8.2f} {r / g:8.2f}")
 
 
 if __name__ == "__main__":
