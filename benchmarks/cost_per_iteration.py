@@ -15,7 +15,7 @@ Methods (one optimizer step each; the parameters are those of one G, D pair):
 * ``lead-adam``: ``optimizers.LEADAdam`` (Alg. 2), both coupling terms on
   (``alpha = 0.3`` for G and D: the exact mixed term of both players), with each
   mixed-term mode (``double_backward``, ``forward``, ``reverse_over_forward``; the
-  default ``auto`` is ``reverse_over_forward`` on these MLPs);
+  default ``auto`` is ``reverse_over_forward`` here from width 256 on);
 * ``lead-adam-g0``: the same with LEAD App. I's coupling ``alpha = (0, 0.3)`` (none for
   G), where G's mixed term is skipped (it would be multiplied by 0);
 * ``extra-adam``, ``optimistic-adam``, ``co``, ``sga``;

@@ -44,6 +44,10 @@ NAME = "derived_vs_handwritten"
 TARGET = 1.05  # from_rule within 5% of LEAD
 
 
+#: the explicit mixed-term modes ("auto" is double_backward for LEAD, Algorithm 1)
+MODES = ("double_backward", "forward", "reverse_over_forward")
+
+
 def derived_rule(delta: float, mu: float):
     """LEAD's rule from the physics: curl + magnetic (q = 2/mu + mu) + friction, Prop. 1."""
     return derive("curl,magnetic,friction").to_update_rule(delta, mu=mu, q=2.0 / mu + mu)
@@ -136,13 +140,13 @@ def parse(argv):
     p.add_argument("--widths", type=int_list, default=None, help="GAN widths (default 256,1024)")
     p.add_argument("--steps", type=positive_int, default=None, help="paired steps per repeat (10)")
     p.add_argument("--batch", type=positive_int, default=128)
-    p.add_argument("--modes", default="double_backward,forward")
+    p.add_argument("--modes", default=",".join(MODES))
     p.add_argument("--delta", type=float, default=0.01, help="step size delta of Prop. 1")
     p.add_argument("--mu", type=float, default=1.0, help="friction mu; q = 2/mu + mu")
     args = p.parse_args(argv)
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    if not args.modes or any(m not in ("double_backward", "forward") for m in args.modes):
-        p.error("--modes must be a subset of double_backward,forward")
+    if not args.modes or any(m not in MODES for m in args.modes):
+        p.error(f"--modes must be a subset of {','.join(MODES)}")
     if not (args.delta > 0 and args.mu > 0):
         p.error("--delta and --mu must be positive")
     q = args.quick

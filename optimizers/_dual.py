@@ -84,7 +84,7 @@ REVERSE_SAFE = frozenset(
            "__getitem__ chunk split narrow select repeat T.__get__ mT.__get__")
     | _names("torch", _ELEMENTWISE.replace(" relu_", "") + " matmul spmm bmm sum prod mean var "
              "std cat stack flatten reshape transpose permute squeeze unsqueeze chunk")
-    | _names("torch.functional", "norm split")
+    | _names("torch.functional", "norm split einsum")
     | _names("torch.nn.functional", "linear conv1d conv2d conv3d conv_transpose1d "
              "conv_transpose2d conv_transpose3d relu relu_ leaky_relu leaky_relu_ elu selu "
              "gelu silu mish softplus logsigmoid hardtanh normalize mse_loss "

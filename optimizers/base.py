@@ -141,12 +141,13 @@ class GameOptimizer(torch.optim.Optimizer):
         to ``nonfinite_steps``. Either way no NaN is ever written into the parameters.
     mixed_mode:
         How Hessian-block products are computed (:mod:`optimizers.autodiff`); same values,
-        different cost. ``"auto"`` (default): LEAD's coupling term by
-        ``"reverse_over_forward"`` while the closure stays within the operations that
-        mode supports (:data:`optimizers._dual.REVERSE_SAFE`), else -- decided at the first
-        step that leaves them, with a ``RuntimeWarning`` -- ``"double_backward"``, which
-        also serves every other block product; ``"double_backward"``, ``"forward"``
-        (forward-over-reverse) or ``"reverse_over_forward"`` force one.
+        different cost. ``"auto"`` (default): LEAD-Adam's ``g + alpha M`` by
+        ``"reverse_over_forward"`` in one reverse pass, for games of at least
+        :data:`optimizers.autodiff.AUTO_MIN_PARAMS` parameters whose closure stays within
+        the operations that mode supports (:data:`optimizers._dual.REVERSE_SAFE`; at the
+        first step that leaves them a ``RuntimeWarning`` says so and double backward is
+        kept); everything else by ``"double_backward"``. ``"double_backward"``,
+        ``"forward"`` (forward-over-reverse) or ``"reverse_over_forward"`` force one.
     """
 
     hyper: Dict[str, Hyper] = {}

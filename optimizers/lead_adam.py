@@ -36,8 +36,9 @@ class LEADAdam(GameOptimizer):
     mixed_source: ``"own"`` (default, grad_ij L_i . d_j) or ``"opponent"``
         (-grad_ij L_j . d_j, the official code's non-zero-sum mode); see :class:`LEAD`.
     mixed_mode: see :class:`~optimizers.base.GameOptimizer`; with one alpha per player
-        and the default ``"auto"``, line 7 / 15's ``g + alpha M`` is one reverse pass over a
-        forward-mode JVP (:meth:`~optimizers.autodiff.Evaluation.grad_plus_mixed`).
+        and the default ``"auto"`` (games of 100,000 parameters or more), line 7 / 15's
+        ``g + alpha M`` is one reverse pass over a forward-mode JVP
+        (:meth:`~optimizers.autodiff.Evaluation.grad_plus_mixed`).
 
     Adam (lines 8-12 / 16-20) runs as torch's fused kernel (:func:`~optimizers.functional.adam_`)
     in place on buffers recycled from the state tensors the previous step replaced, so a

@@ -118,6 +118,7 @@ OPS = {
     "torch.Tensor.__pow__": lambda h: h ** 3, "torch.Tensor.__rpow__": lambda h: 2 ** h,
     "torch.Tensor.matmul": lambda h: h @ h.T @ h, "torch.matmul": lambda h: torch.matmul(h, h.T),
     "torch.Tensor.mm": lambda h: h.mm(h.T), "torch.spmm": lambda h: torch.mm(h, h.T),
+    "torch.functional.einsum": lambda h: torch.einsum("ni,ij,nj->n", h, _C[:6], h)[:, None] * h,
     "torch.Tensor.bmm": lambda h: h[None].bmm(h.T[None])[0],
     "torch.bmm": lambda h: torch.bmm(h[None], h.T[None])[0],
     "torch.Tensor.sum": lambda h: h.sum(1, keepdim=True) * h,
@@ -277,17 +278,35 @@ def _lead_adam_run(mode, norm, steps=4):
     return [p.detach().clone() for p in px + py], opt
 
 
-def test_auto_mode_is_reverse_over_forward_where_supported(recwarn):
-    auto, opt = _lead_adam_run(None, norm=False)           # the default
+def test_auto_mode_is_reverse_over_forward_where_supported(recwarn, monkeypatch):
+    """auto: LEAD-Adam by reverse over forward from AUTO_MIN_PARAMS parameters on (set to
+    0 here: the test game is small), double backward below; LEAD (Algorithm 1, which
+    takes g and M apart) always by double backward."""
+    import optimizers as O
+    from optimizers import autodiff
+    small, opt = _lead_adam_run(None, norm=False)           # the default, 67 parameters
     assert opt.mixed_mode == "auto" and opt._auto_fallback is None
+    dbl, _ = _lead_adam_run("double_backward", norm=False)
+    assert all(torch.equal(a, b) for a, b in zip(small, dbl))
+    monkeypatch.setattr(autodiff, "AUTO_MIN_PARAMS", 0)
+    auto, _ = _lead_adam_run(None, norm=False)
     rof, _ = _lead_adam_run("reverse_over_forward", norm=False)
     assert all(torch.equal(a, b) for a, b in zip(auto, rof))
-    dbl, _ = _lead_adam_run("double_backward", norm=False)   # same values, other rounding
     assert max(float((a - b).abs().max()) for a, b in zip(auto, dbl)) < 1e-12
+    runs = {}
+    for mode in ("auto", "double_backward"):
+        px, py, closure = _gan(norm=False)
+        lead = O.LEAD(px, py, lr=1e-2, beta=0.5, alpha=0.3, mixed_mode=mode)
+        for _ in range(3):
+            lead.step(closure)
+        runs[mode] = px + py
+    assert all(torch.equal(a, b) for a, b in zip(runs["auto"], runs["double_backward"]))
     assert not [w for w in recwarn if "mixed_mode" in str(w.message)]
 
 
-def test_auto_mode_falls_back_to_double_backward_once_and_warns():
+def test_auto_mode_falls_back_to_double_backward_once_and_warns(monkeypatch):
+    from optimizers import autodiff
+    monkeypatch.setattr(autodiff, "AUTO_MIN_PARAMS", 0)
     with pytest.warns(RuntimeWarning, match="batch_norm") as rec:
         auto, opt = _lead_adam_run("auto", norm=True)
     assert len([w for w in rec if "mixed_mode='auto'" in str(w.message)]) == 1
