@@ -66,19 +66,32 @@ def test_phase_matrix_is_the_particle_jacobian():
 
 def test_cost_per_iteration_quick(tmp_path):
     payload, _ = _run("cost_per_iteration", tmp_path, "--methods",
-                      "lead-adam,extra-adam,cgd", "--modes", "double_backward,forward")
+                      "lead-adam,extra-adam,cgd,adam-alt-fused", "--modes",
+                      "double_backward,forward,reverse_over_forward")
     labels = {r["label"] for r in payload["rows"]}
-    assert labels == {"adam-alt", "lead-adam [double_backward]", "lead-adam [forward]",
-                      "extra-adam", "cgd [double_backward]", "cgd [forward]"}
+    modes = ("double_backward", "forward", "reverse_over_forward")
+    assert labels == {"adam-alt", "adam-alt-fused", "extra-adam",
+                      *(f"{m} [{mode}]" for m in ("lead-adam", "cgd") for mode in modes)}
     base = next(r for r in payload["rows"] if r["label"] == "adam-alt")
     assert base["ratio_to_adam_alt"] == 1.0 and base["flop_ratio_to_adam_alt"] == 1.0
     for r in payload["rows"]:
         assert r["ms_per_iter"] > 0 and r["gflop_per_iter"] > 0
     # FLOPs are deterministic: an exact mixed term costs more than plain gradients
-    lead = next(r for r in payload["rows"] if r["label"] == "lead-adam [double_backward]")
-    assert lead["flop_ratio_to_adam_alt"] > 1.0
-    assert set(payload["lead_adam_target"]) == {"width 16 [double_backward]", "width 16 [forward]"}
-    assert not any(v["target_applies"] for v in payload["lead_adam_target"].values())
+    flops = {r["label"]: r["flop_ratio_to_adam_alt"] for r in payload["rows"]}
+    assert flops["lead-adam [double_backward]"] > 1.0
+    # one reverse pass over a JVP does less arithmetic than differentiating a gradient
+    assert flops["lead-adam [reverse_over_forward]"] < flops["lead-adam [double_backward]"]
+    assert set(payload["lead_adam_target"]) == {f"width 16 [{m}]" for m in modes}
+    target = payload["lead_adam_target"].values()
+    assert not any(v["target_applies"] for v in target)
+    assert all(v["ratio_to_adam_alt_fused"] > 0 for v in target)
+
+
+def test_mixed_term_smoke(capsys):
+    from benchmarks import mixed_term
+    mixed_term.main(["--width", "8", "--steps", "1", "--device", "cpu"])
+    out = capsys.readouterr().out
+    assert "rof/GDA" in out and "per_player" in out
 
 
 def test_derived_vs_handwritten_quick(tmp_path):
