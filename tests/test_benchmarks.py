@@ -87,6 +87,15 @@ def test_cost_per_iteration_quick(tmp_path):
     assert all(v["ratio_to_adam_alt_fused"] > 0 for v in target)
 
 
+def test_derivative_passes_quick(tmp_path):
+    payload, _ = _run("derivative_passes", tmp_path)
+    kinds = [r["kind"] for r in payload["rows"]]
+    assert kinds == ["gradient", "double_backward", "forward", "reverse_over_forward"]
+    for r in payload["rows"]:
+        assert r["ms_x"] > 0 and r["ms_y"] > 0
+        assert (r["ratio_both"] == 1.0) == (r["kind"] == "gradient")
+
+
 def test_mixed_term_smoke(capsys):
     from benchmarks import mixed_term
     mixed_term.main(["--width", "8", "--steps", "1", "--device", "cpu"])
