@@ -61,6 +61,29 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
+def parse_modes(p: argparse.ArgumentParser, args, modes: Sequence[str]) -> None:
+    """``args.modes`` (comma-separated text) as a list, each one of ``modes``."""
+    args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if not args.modes or any(m not in modes for m in args.modes):
+        p.error(f"--modes must be a subset of {','.join(modes)}")
+
+
+def check_device(p: argparse.ArgumentParser, args) -> None:
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        p.error("--device cuda, but no CUDA device is available")
+
+
+def gan_defaults(args, widths: Sequence[int], steps: int, quick_steps: int = 1) -> None:
+    """Fill unset ``--widths/--steps/--repeats`` of a GAN benchmark (``--quick``: width 16,
+    one repeat, batch at most 16)."""
+    q = args.quick
+    args.widths = args.widths or ([16] if q else list(widths))
+    args.steps = args.steps or (quick_steps if q else steps)
+    args.repeats = args.repeats or (1 if q else 3)
+    if q:
+        args.batch = min(args.batch, 16)
+
+
 def machine_info(device: str = "cpu") -> Dict:
     """Facts a reader needs to judge a timing: versions, threads, cores, load."""
     info = {

@@ -43,8 +43,9 @@ if __package__ in (None, ""):  # run as a script: make ``benchmarks`` importable
 import torch  # noqa: E402
 
 import optimizers  # noqa: E402
-from benchmarks._common import (base_parser, finish_header, int_list, markdown_table,  # noqa: E402
-                                median, positive_int, run_header, time_call, write_outputs)
+from benchmarks._common import (base_parser, check_device, finish_header, gan_defaults,  # noqa: E402
+                                int_list, markdown_table, median, parse_modes, positive_int,
+                                run_header, time_call, write_outputs)
 from gans.adam import AlternatingAdam, SimultaneousAdam  # noqa: E402
 from gans.data import eight_gaussians  # noqa: E402
 from gans.losses import make_wgan_gp, non_saturating  # noqa: E402
@@ -277,17 +278,9 @@ def parse(argv: Optional[Sequence[str]]):
     if bad:
         p.error(f"--methods: unknown method {bad[0]!r}; valid: {', '.join(METHODS)}")
     args.methods = [BASELINE] + [m for m in names if m != BASELINE]
-    args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    if not args.modes or any(m not in MODES for m in args.modes):
-        p.error(f"--modes must be a subset of {','.join(MODES)}")
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        p.error("--device cuda, but no CUDA device is available")
-    q = args.quick
-    args.widths = args.widths or ([16] if q else [64, 256, 1024, 2000])
-    args.steps = args.steps or (1 if q else 3)
-    args.repeats = args.repeats or (1 if q else 3)
-    if q:
-        args.batch = min(args.batch, 16)
+    parse_modes(p, args, MODES)
+    check_device(p, args)
+    gan_defaults(args, [64, 256, 1024, 2000], steps=3)
     return args
 
 

@@ -32,8 +32,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import optimizers  # noqa: E402
-from benchmarks._common import (base_parser, finish_header, int_list, markdown_table,  # noqa: E402
-                                median, positive_int, run_header, time_call, write_outputs)
+from benchmarks._common import (base_parser, finish_header, gan_defaults, int_list,  # noqa: E402
+                                markdown_table, median, parse_modes, positive_int, run_header,
+                                time_call, write_outputs)
 from gans.data import eight_gaussians  # noqa: E402
 from gans.losses import non_saturating  # noqa: E402
 from gans.models import build_models  # noqa: E402
@@ -144,17 +145,10 @@ def parse(argv):
     p.add_argument("--delta", type=float, default=0.01, help="step size delta of Prop. 1")
     p.add_argument("--mu", type=float, default=1.0, help="friction mu; q = 2/mu + mu")
     args = p.parse_args(argv)
-    args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    if not args.modes or any(m not in MODES for m in args.modes):
-        p.error(f"--modes must be a subset of {','.join(MODES)}")
+    parse_modes(p, args, MODES)
     if not (args.delta > 0 and args.mu > 0):
         p.error("--delta and --mu must be positive")
-    q = args.quick
-    args.widths = args.widths or ([16] if q else [256, 1024])
-    args.steps = args.steps or (2 if q else 10)
-    args.repeats = args.repeats or (1 if q else 3)
-    if q:
-        args.batch = min(args.batch, 16)
+    gan_defaults(args, [256, 1024], steps=10, quick_steps=2)
     return args
 
 

@@ -96,16 +96,36 @@ REVERSE_SAFE = frozenset(
 
 
 class NotReverseSafe(NotImplementedError):
-    """An operation outside :data:`REVERSE_SAFE` returned a dual tensor; ``.op`` names it."""
+    """The closure cannot be differentiated by reverse-over-forward (``.op`` says why: an
+    operation outside :data:`REVERSE_SAFE`, a custom ``autograd.Function``, a dual tensor
+    under ``no_grad``, or an opponent parameter the substitution never reached)."""
 
-    def __init__(self, op: str):
+    def __init__(self, op: str, reason: str = ""):
         self.op = op
         super().__init__(
-            f"mixed_mode='reverse_over_forward' cannot differentiate through {op}: reverse "
-            f"mode through its forward-mode derivative is not known to be exact in PyTorch "
-            f"(it is silently wrong for batch_norm, layer_norm, instance_norm). Use "
-            f"mixed_mode='auto' (the default: it falls back to double backward) or "
-            f"'double_backward'.")
+            f"mixed_mode='reverse_over_forward' cannot differentiate through {op}"
+            + (reason or ": reverse mode through its forward-mode derivative is not known to "
+               "be exact in PyTorch (it is silently wrong for batch_norm, layer_norm, "
+               "instance_norm)")
+            + ". Use mixed_mode='auto' (the default: it falls back to double backward) or "
+              "'double_backward'.")
+
+
+#: refused before they run when an argument is dual (they change module buffers or draw
+#: random numbers, which a fallback's second evaluation would do again)
+_REFUSE_EARLY = {F.batch_norm, F.instance_norm, F.layer_norm, F.group_norm, F.dropout,
+                 F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dropout,
+                 F.feature_alpha_dropout}
+#: allowed only for the 2-norm (reverse mode through the tangent of other p fails)
+_NORMS = {"torch.Tensor.norm", "torch.functional.norm", "torch.nn.functional.normalize"}
+
+
+def _tensors(args, kwargs):
+    for a in list(args) + list(kwargs.values()):
+        if isinstance(a, torch.Tensor):
+            yield a
+        elif isinstance(a, (list, tuple)):
+            yield from (b for b in a if isinstance(b, torch.Tensor))
 
 
 def _is_dual(out) -> bool:
@@ -116,21 +136,53 @@ def _is_dual(out) -> bool:
     return False
 
 
-class Substitute(TorchFunctionMode):
-    """Replace given tensors (by identity) by stand-ins in every torch call. With
-    ``reverse_over_forward``: affine layers on dual tensors go through
-    :func:`affine_jvp`, and an operation outside :data:`REVERSE_SAFE` that returns a dual
-    tensor raises :class:`NotReverseSafe` (a ``NotImplementedError``) naming it."""
+def custom_function(t: torch.Tensor):
+    """The custom ``autograd.Function`` that made ``t`` (its JVP would be differentiated
+    by reverse mode through values it saved, without their reverse graph), else None."""
+    fn = t.grad_fn
+    if isinstance(fn, torch.autograd.function.BackwardCFunction):
+        return type(fn).__name__
+    return None
 
-    def __init__(self, table: Dict[int, torch.Tensor], reverse_over_forward: bool = False):
+
+def _two_norm(name: str, args, kwargs) -> bool:
+    p = args[1] if len(args) > 1 else kwargs.get("p", 2)
+    return p is None or p == "fro" or (isinstance(p, (int, float)) and p == 2)
+
+
+class Substitute(TorchFunctionMode):
+    """Replace given tensors (by identity) by stand-ins in every torch call; ``used``
+    collects the ids of the replaced ones. With ``reverse_over_forward``: affine layers
+    on dual tensors go through :func:`affine_jvp`, and :class:`NotReverseSafe` is raised
+    for an operation outside :data:`REVERSE_SAFE` (or a norm other than the 2-norm) that
+    returns a dual tensor, for a dual tensor made by a custom ``autograd.Function``, and
+    for any dual result computed under ``torch.no_grad`` (forward mode ignores it, reverse
+    mode does not: the two would disagree)."""
+
+    def __init__(self, table: Dict[int, torch.Tensor], reverse_over_forward: bool = False,
+                 originals=()):
         super().__init__()
         self.table, self.reverse_over_forward = table, reverse_over_forward
+        self.used = set()
+        #: storages of the replaced tensors: a plain tensor on one of them is a view or
+        #: ``.data`` of a replaced tensor made outside the closure (it keeps no tangent)
+        self._storages = ({t.untyped_storage().data_ptr() for t in originals}
+                          if reverse_over_forward else set())
 
     def _sub(self, a):
         if isinstance(a, torch.Tensor):
-            return self.table.get(id(a), a)
+            if id(a) in self.table:
+                self.used.add(id(a))
+                return self.table[id(a)]
+            if self._storages and a.untyped_storage().data_ptr() in self._storages \
+                    and not _is_dual(a):
+                raise NotReverseSafe("a view (or .data, or detached copy) of an opponent "
+                                     "parameter", ": made outside the dual evaluation, it "
+                                     "carries no tangent")
+            return a
         if isinstance(a, (list, tuple)):
-            return type(a)(self._sub(b) for b in a)
+            items = [self._sub(b) for b in a]
+            return type(a)(*items) if hasattr(a, "_fields") else type(a)(items)
         return a
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
@@ -138,11 +190,22 @@ class Substitute(TorchFunctionMode):
         kwargs = {k: self._sub(v) for k, v in (kwargs or {}).items()}
         if not self.reverse_over_forward:
             return func(*args, **kwargs)
-        if func in _AFFINE:
-            out = affine_jvp(func, args, kwargs)
-            if out is not NotImplemented:
-                return out
-        out = func(*args, **kwargs)
-        if _is_dual(out) and resolve_name(func) not in REVERSE_SAFE:
+        duals = [t for t in _tensors(args, kwargs) if _is_dual(t)]
+        if duals and func in _REFUSE_EARLY:
             raise NotReverseSafe(resolve_name(func) or repr(func))
+        for t in duals:
+            custom = custom_function(t)
+            if custom is not None:
+                raise NotReverseSafe(f"the custom autograd.Function {custom}",
+                                     ": its JVP's saved values carry no reverse graph")
+        out = affine_jvp(func, args, kwargs) if func in _AFFINE else NotImplemented
+        if out is NotImplemented:
+            out = func(*args, **kwargs)
+        if _is_dual(out):
+            name = resolve_name(func) or repr(func)
+            if not torch.is_grad_enabled():
+                raise NotReverseSafe(name, " under torch.no_grad: forward mode ignores "
+                                     "no_grad, reverse mode does not")
+            if name not in REVERSE_SAFE or (name in _NORMS and not _two_norm(name, args, kwargs)):
+                raise NotReverseSafe(name)
         return out

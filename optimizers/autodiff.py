@@ -73,7 +73,7 @@ from typing import Dict, List, Optional, Sequence
 import torch
 import torch.autograd.forward_ad as fwAD
 
-from ._dual import NotReverseSafe, Substitute
+from ._dual import NotReverseSafe, Substitute, custom_function
 from .functional import axpy
 
 PLAYERS = ("x", "y")
@@ -190,6 +190,34 @@ class GameClosure:
 
 def owner_name(fn) -> str:
     return getattr(fn, "__qualname__", type(fn).__name__)
+
+
+def _check_reached(params, used, loss) -> None:
+    """Reverse over forward needs every opponent parameter substituted (one reached only
+    through a view or ``.data`` made outside the closure would keep no tangent) and a
+    loss not made by a custom ``autograd.Function``."""
+    missing = [p for p in params if id(p) not in used]
+    if missing:
+        raise NotReverseSafe(f"an opponent parameter of shape {tuple(missing[0].shape)}",
+                             ": the closure never passed it to a torch call (unused, or "
+                             "used through a view or .data made outside the closure), so "
+                             "its tangent would be lost")
+    custom = custom_function(loss)
+    if custom is not None:
+        raise NotReverseSafe(f"the custom autograd.Function {custom}",
+                             ": its JVP's saved values carry no reverse graph")
+
+
+def _rng_state():
+    cuda = (torch.cuda.get_rng_state_all()
+            if torch.cuda.is_available() and torch.cuda.is_initialized() else None)
+    return torch.get_rng_state(), cuda
+
+
+def _set_rng_state(state) -> None:
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state_all(state[1])
 
 
 class Evaluation:
@@ -313,12 +341,11 @@ class Evaluation:
         ``-grad_{ij} L_j . d_j`` (opponent); the two agree in zero-sum games."""
         j = OTHER[i]
         s = i if source == "own" else j
-        dual = self._lead_dual(i, d_j, summed=False) if source == "own" else None
+        terms = self._lead_terms(i, d_j, None) if source == "own" else None
         if self.mode == "forward" and source == "own":
             g, m = self._forward_block(i, i, j, d_j)
-        elif dual is not None:
-            g = _grads(dual[0], self.params[i], retain_graph=True)
-            m = _grads(dual[1], self.params[i])
+        elif terms is not None:
+            g, m = terms
         else:
             m = self.hvp(s, i, j, d_j)
             if source == "opponent":
@@ -333,29 +360,42 @@ class Evaluation:
         update direction. In ``"reverse_over_forward"`` (and ``"auto"``) mode with
         ``source="own"`` it is ONE reverse pass, ``grad_i (L_i + alpha <grad_j L_i, d_j>)``;
         otherwise the two terms are computed apart and added (``alpha * M + g``)."""
-        dual = self._lead_dual(i, d_j, summed=True) if source == "own" else None
-        if dual is not None:
-            return self._reduce([t.detach() for t in
-                                 _grads(dual[0] + alpha * dual[1], self.params[i])])
+        direction = self._lead_terms(i, d_j, alpha) if source == "own" else None
+        if direction is not None:
+            return self._reduce([t.detach() for t in direction])
         g, m = self.grad_and_mixed(i, d_j, source)
         return axpy(g, alpha, m, donate=True)
 
-    def _lead_dual(self, i: str, d_j, summed: bool):
-        """``(L_i, <grad_j L_i, d_j>)`` by :meth:`_dual_loss` in ``"reverse_over_forward"``
-        mode; in ``"auto"`` mode too for the summed direction (``summed``) of a large
-        enough game, unless the closure leaves ``REVERSE_SAFE`` (then ``on_fallback`` is
-        told). ``None``: the caller uses its other mode."""
+    def _lead_terms(self, i: str, d_j, alpha: Optional[float]):
+        """LEAD's terms by reverse over forward (this rank's, not yet averaged):
+        ``grad_i (L_i + alpha <grad_j L_i, d_j>)``, or for ``alpha=None`` the pair
+        ``(grad_i L_i, grad_i <grad_j L_i, d_j>)`` (two reverse passes). In
+        ``"reverse_over_forward"`` mode always; in ``"auto"`` mode for the summed direction
+        of a game of at least :data:`AUTO_MIN_PARAMS` parameters, unless the dual
+        evaluation or its reverse pass fails (a :class:`NotReverseSafe` refusal, or an
+        error in PyTorch's forward mode): then the random number state is put back,
+        ``on_fallback`` is told, and ``None`` is returned (the caller uses double
+        backward, as in the other modes)."""
         if self.mode == "reverse_over_forward":
-            return self._dual_loss(i, OTHER[i], d_j, attach=False)
-        if self.mode != "auto" or not summed or self._n_params() < AUTO_MIN_PARAMS:
+            return self._dual_terms(i, d_j, alpha)
+        if self.mode != "auto" or alpha is None or self._n_params() < AUTO_MIN_PARAMS:
             return None
+        rng = _rng_state()
         try:
-            return self._dual_loss(i, OTHER[i], d_j, attach=False)
-        except NotReverseSafe as err:
+            return self._dual_terms(i, d_j, alpha)
+        except (NotImplementedError, RuntimeError) as err:   # NotReverseSafe included
+            _set_rng_state(rng)
             self.mode = "double_backward"
             if self._on_fallback is not None:
                 self._on_fallback(err)
             return None
+
+    def _dual_terms(self, i: str, d_j, alpha: Optional[float]):
+        primal, tangent = self._dual_loss(i, OTHER[i], d_j, attach=False)
+        if alpha is None:
+            return (_grads(primal, self.params[i], retain_graph=True),
+                    _grads(tangent, self.params[i]))
+        return _grads(primal + alpha * tangent, self.params[i])
 
     def _n_params(self) -> int:
         return sum(p.numel() for ps in self.params.values() for p in ps)
@@ -368,8 +408,10 @@ class Evaluation:
         with fwAD.dual_level():
             table = {id(p): fwAD.make_dual(p if attach else p.detach(), v.to(p.dtype))
                      for p, v in zip(self.params[j], v_j)}
-            with Substitute(table, reverse_over_forward=True):
+            sub = Substitute(table, reverse_over_forward=True, originals=self.params[j])
+            with sub:
                 out = self.closure(s if self.closure.per_player else None)
+            _check_reached(self.params[j], sub.used, out[s])
             pair = fwAD.unpack_dual(out[s])
             primal, tangent = pair.primal, pair.tangent
         value = self._reduce([primal.detach()])[0]

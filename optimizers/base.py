@@ -233,6 +233,7 @@ class GameOptimizer(torch.optim.Optimizer):
                 param_group[name] = self._player_defaults[player][name]
         params = param_group["params"]
         params = [params] if isinstance(params, torch.Tensor) else list(params)
+        param_group["params"] = params      # a generator would be spent by the checks below
         other = {id(p) for g in self.param_groups if g["player"] != player for p in g["params"]}
         if any(id(p) in other for p in params):
             raise ValueError("a parameter is shared by both players; each tensor must belong "
@@ -294,11 +295,13 @@ class GameOptimizer(torch.optim.Optimizer):
                           check_finite=self._check_loss, reducer=self.reducer)
 
     def _fall_back(self, err) -> None:
-        """``mixed_mode="auto"``: the closure used ``err.op``; double backward from now."""
-        self._auto_fallback = err.op
+        """``mixed_mode="auto"``: reverse-over-forward failed (``err``); double backward
+        from now on."""
+        what = getattr(err, "op", None) or " ".join(f"{type(err).__name__}: {err}".split())[:200]
+        self._auto_fallback = what
         warnings.warn(f"{type(self).__name__}: mixed_mode='auto' computes the mixed term by "
-                      f"double backward: the closure uses {err.op}, which reverse-over-forward "
-                      f"does not support", RuntimeWarning, stacklevel=4)
+                      f"double backward: reverse-over-forward cannot take this closure "
+                      f"({what})", RuntimeWarning, stacklevel=4)
 
     def _check_loss(self, name: str, value: torch.Tensor):
         if not bool(torch.isfinite(value.detach())):

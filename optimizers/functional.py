@@ -135,13 +135,27 @@ _FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 def _fusable(*lists: List[torch.Tensor]) -> bool:
-    """Can ``torch._fused_adam_`` take these lists: dense real floating tensors of one
-    dtype, on one CPU or CUDA device, same shapes position by position?"""
+    """Can ``torch._fused_adam_`` take these lists: real floating tensors of one dtype, on
+    one CPU or CUDA device, non-overlapping and dense, with the same shape AND strides
+    position by position? (The kernel pairs elements by their order in memory: a
+    gradient laid out unlike its parameter would be paired wrongly.)"""
     first = lists[0][0]
     if first.device.type not in ("cpu", "cuda") or first.dtype not in _FUSED_DTYPES:
         return False
     return all(t.device == first.device and t.dtype == first.dtype and t.layout == torch.strided
-               and t.shape == r.shape for ts in lists for t, r in zip(ts, lists[0]))
+               and t.shape == r.shape and t.stride() == r.stride()
+               and _dense(t) for ts in lists for t, r in zip(ts, lists[0]))
+
+
+def _dense(t: torch.Tensor) -> bool:
+    """Non-overlapping and dense: the elements fill a block of memory exactly once, in
+    some order of the dimensions (contiguous, channels-last, a transpose, ...)."""
+    expected = 1
+    for stride, size in sorted((st, sz) for sz, st in zip(t.shape, t.stride()) if sz != 1):
+        if stride != expected:
+            return False
+        expected *= size
+    return True
 
 
 def adam_(params: Tensors, grads: Tensors, m: Tensors, v: Tensors, t: int, *, lr: float,
@@ -152,12 +166,16 @@ def adam_(params: Tensors, grads: Tensors, m: Tensors, v: Tensors, t: int, *, lr
     ``t`` (as :func:`scale_by_adam`).
 
     One fused kernel, ``torch._fused_adam_`` (what ``torch.optim.Adam(fused=True)`` runs),
-    where it applies (:func:`_fusable`); else the ``_foreach`` formulas of
+    where it applies (:func:`_fusable`; a gradient laid out unlike its parameter is first
+    copied into the parameter's layout); else the ``_foreach`` formulas of
     :func:`scale_by_adam`. The two round differently (at the level of an ulp of the update).
     """
     params, grads, m, v = list(params), list(grads), list(m), list(v)
     if not params:
         return
+    grads = [g if g.stride() == p.stride() or not _dense(p) else
+             torch.empty_like(p, memory_format=torch.preserve_format).copy_(g)
+             for g, p in zip(grads, params)]      # a gradient in its parameter's layout
     if _fusable(params, grads, m, v):
         step = torch.full((), float(t), dtype=torch.float32, device=params[0].device)
         torch._fused_adam_(params, grads, m, v, [], [step] * len(params), lr=lr, beta1=b1,

@@ -15,9 +15,19 @@ from __future__ import annotations
 
 import torch
 
-from .autodiff import MIXED_SOURCES, OTHER, PLAYERS, NonFiniteError
+from .autodiff import MIXED_SOURCES, OTHER, PLAYERS
 from .base import ADAM_HYPER, GameOptimizer, Hyper, real
 from .functional import adam_, axpy, difference
+
+
+def _fits(buf, p) -> bool:
+    """Can the state tensors ``buf`` serve as ``p``'s next state buffers?"""
+    if buf is None or set(buf) != {"prev", "exp_avg", "exp_avg_sq"}:
+        return False
+    ts = list(buf.values())
+    return (all(isinstance(b, torch.Tensor) and b.shape == p.shape and b.dtype == p.dtype
+                and b.device == p.device and b.stride() == p.stride() for b in ts)
+            and len({b.untyped_storage().data_ptr() for b in ts}) == len(ts))
 
 
 def _init(p):
@@ -82,15 +92,17 @@ class LEADAdam(GameOptimizer):
     def _buffers(self, p, st):
         """Fresh buffers for ``p``'s next state, filled with its present values (``prev``
         <- theta_t, the moments <- their values); Adam then runs in place on them. They
-        are the state tensors replaced at the last completed step where there are such
-        (:meth:`_step`), so a step allocates nothing."""
+        are the state tensors replaced at the last completed step where those fit (same
+        shape, dtype and strides as ``p``, one storage each: :meth:`_step`), so a step
+        allocates nothing."""
         buf = self._spare.pop(p, None)
-        if buf is None or any(b.shape != p.shape or b.dtype != p.dtype for b in buf.values()):
+        if not _fits(buf, p):
             buf = {k: torch.empty_like(p, memory_format=torch.preserve_format) for k in _init(p)}
         with torch.no_grad():
             buf["prev"].copy_(p)
-            buf["exp_avg"].copy_(st["exp_avg"])
-            buf["exp_avg_sq"].copy_(st["exp_avg_sq"])
+            for k in ("exp_avg", "exp_avg_sq"):       # a loaded checkpoint may hold numbers
+                v = st[k]
+                buf[k].copy_(v) if isinstance(v, torch.Tensor) else buf[k].fill_(float(v))
         return buf
 
     def _player(self, closure, i, final=False):
@@ -111,12 +123,12 @@ class LEADAdam(GameOptimizer):
                   lr=grp["lr"], b1=b1, b2=b2, eps=grp["eps"])             # lines 8-12 / 16-20
             return []
 
-        with torch.no_grad():                  # theta_t -> theta_{t+1} in place; undo below
-            self.map_groups(i, core, ps, g, [None] * len(ps) if m is None else m, new)
-        try:
+        try:                                   # theta_t -> theta_{t+1} in place
+            with torch.no_grad():
+                self.map_groups(i, core, ps, g, [None] * len(ps) if m is None else m, new)
             self._commit(ps, ps, new, what=f"(player {i}) ", final=final,
                          current=[n["prev"] for n in new])       # theta_t: the undo copy
-        except NonFiniteError:
+        except BaseException:         # non-finite, interrupted, ...: back to theta_t
             with torch.no_grad():
                 torch._foreach_copy_(ps, [n["prev"] for n in new])
             raise
@@ -130,5 +142,12 @@ class LEADAdam(GameOptimizer):
         return loss_x, loss_y
 
     def load_state_dict(self, state_dict) -> None:
+        """As :meth:`GameOptimizer.load_state_dict`; the loaded tensors are copied (this
+        optimizer later recycles its state tensors as buffers, which must not be the
+        caller's, another optimizer's, or one another)."""
         super().load_state_dict(state_dict)
         self._spare.clear()
+        for st in self.state.values():
+            for k, v in st.items():
+                if isinstance(v, torch.Tensor):
+                    st[k] = v.clone()

@@ -327,3 +327,124 @@ def test_forced_reverse_over_forward_refuses_batch_norm_and_leaves_parameters():
     assert opt.game_step == 0      # state, where created, is the initial one
     assert all(not st["exp_avg"].any() and torch.equal(st["prev"], p)
                for p, st in opt.state.items())
+
+
+# ------------------------------------- what reverse over forward must refuse
+def _refused(fn, match):
+    """``fn(x)`` (x dual, W plain) under the checking Substitute must raise, naming ``match``."""
+    from optimizers._dual import NotReverseSafe
+    g = torch.Generator().manual_seed(4)
+    x, tx = (torch.randn(8, 5, generator=g, dtype=DT) for _ in range(2))
+    W = torch.randn(6, 5, generator=g, dtype=DT).requires_grad_(True)
+    with fwAD.dual_level():
+        xd = fwAD.make_dual(x, tx)
+        with pytest.raises(NotReverseSafe, match=match):
+            with Substitute({}, reverse_over_forward=True):
+                fn(xd, W)
+
+
+class _Sin(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        ctx.save_for_forward(x)
+        return x.sin()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * ctx.saved_tensors[0].cos()
+
+    @staticmethod
+    def jvp(ctx, t):
+        return t * ctx.saved_tensors[0].cos()
+
+
+def test_refuses_results_under_no_grad():
+    """Forward mode ignores no_grad, reverse mode does not: the two would disagree."""
+    def fn(x, W):
+        with torch.no_grad():
+            h = F.linear(x, W)
+        return (h * F.linear(x, W)).sum()
+    _refused(fn, "no_grad")
+
+
+def test_refuses_custom_autograd_functions():
+    _refused(lambda x, W: (_Sin.apply(F.linear(x, W)) * 2).sum(), "custom autograd.Function")
+
+
+@pytest.mark.parametrize("p", [1, 3, float("inf")])
+def test_refuses_norms_other_than_the_2_norm(p):
+    """Reverse mode through the tangent of the p-norm fails for p = 1 (in-place sign) in
+    torch 2.13; only p = 2 is checked (tests above), so only it is allowed."""
+    _refused(lambda x, W: F.linear(x, W).norm(p=p) * 1, "norm")
+    _refused(lambda x, W: F.normalize(F.linear(x, W), p=p).sum(), "normalize")
+
+
+def test_namedtuple_arguments_are_rebuilt():
+    from collections import namedtuple
+    Pair = namedtuple("Pair", "a b")
+    t = torch.randn(3)
+    with Substitute({id(t): t * 2}):
+        out = torch.cat(Pair(t, t))
+    assert torch.equal(out, torch.cat([t * 2, t * 2]))
+
+
+@pytest.mark.filterwarnings("ignore:LEADAdam. mixed_mode='auto'")
+def test_an_opponent_parameter_reached_only_through_a_view_is_refused(monkeypatch):
+    """W.t() made outside the closure is not W: its tangent would be lost; auto falls back
+    and then agrees with double backward."""
+    import optimizers as O
+    from optimizers import autodiff
+    from optimizers._dual import NotReverseSafe
+    torch.manual_seed(0)
+    x = torch.randn(4, dtype=DT, requires_grad=True)
+    W = torch.randn(3, 4, dtype=DT, requires_grad=True)
+    Wt = W.t()                                         # made outside the closure
+    x0, W0 = x.detach().clone(), W.detach().clone()
+
+    def closure(player):
+        f = torch.tanh(x @ Wt).sum() + (x * x).sum() - (W * W).sum()
+        return f if player == "x" else -f
+    opt = O.LEADAdam([x], [W], lr=1e-2, alpha=0.3, mixed_mode="reverse_over_forward")
+    with pytest.raises(NotReverseSafe, match="view"):
+        opt.step(closure)
+    monkeypatch.setattr(autodiff, "AUTO_MIN_PARAMS", 0)
+    runs = {}
+    for mode in ("auto", "double_backward"):
+        with torch.no_grad():
+            x.copy_(x0)
+            W.copy_(W0)
+        opt = O.LEADAdam([x], [W], lr=1e-2, alpha=0.3, mixed_mode=mode)
+        for _ in range(3):
+            opt.step(closure)
+        runs[mode] = [x.detach().clone(), W.detach().clone()]
+    assert all(torch.equal(a, b) for a, b in zip(runs["auto"], runs["double_backward"]))
+
+
+def test_auto_fallback_puts_the_random_state_back(monkeypatch):
+    """A refused dual evaluation that drew random numbers (dropout is refused before it
+    runs; here noise drawn before the refused op) is undone: auto == double backward."""
+    from optimizers import autodiff
+    monkeypatch.setattr(autodiff, "AUTO_MIN_PARAMS", 0)
+
+    def run(mode):
+        import optimizers as O
+        px, py, _ = _gan(norm=False)
+        torch.manual_seed(7)
+
+        def closure(player):
+            h = px[0].sum() * torch.ones(4, 2, dtype=DT) + torch.randn(4, 2, dtype=DT)
+            f = F.layer_norm(h @ py[0].T, (8,)).pow(2).mean() + sum(
+                (p * p).sum() for p in px + py)        # layer_norm: refused
+            return f if player == "x" else -f
+        opt = O.LEADAdam(px, py, lr=1e-2, alpha=0.3, mixed_mode=mode)
+        with pytest.warns(RuntimeWarning) if mode == "auto" else _nullcontext():
+            for _ in range(3):
+                opt.step(closure)
+        return [p.detach().clone() for p in px + py]
+    assert all(torch.equal(a, b) for a, b in zip(run("auto"), run("double_backward")))
+
+
+def _nullcontext():
+    import contextlib
+    return contextlib.nullcontext()

@@ -555,3 +555,97 @@ def test_lead_adam_reuses_the_replaced_state_buffers():
         ref.load_state_dict(torch.load(buf, weights_only=True))
         ref.step(closure2)
     assert all(torch.equal(a, b) for a, b in zip(px + py, qx + qy))
+
+
+def test_fused_adam_takes_gradients_in_any_layout():
+    """torch's fused kernel pairs elements by memory order: a gradient laid out unlike its
+    parameter (transposed, expanded) is first put in the parameter's layout, so the
+    result equals the one with a contiguous gradient, bit for bit; a parameter whose
+    moments are laid out differently goes through the foreach formulas."""
+    from optimizers.functional import _fusable, adam_
+    g = torch.Generator().manual_seed(2)
+    p0 = torch.randn(4, 3, generator=g)
+    gr = torch.randn(3, 4, generator=g).t()                  # strides (1, 4)
+    runs = []
+    for grad in (gr, gr.contiguous()):
+        p, m, v = p0.clone(), torch.zeros(4, 3), torch.zeros(4, 3)
+        adam_([p], [grad], [m], [v], 1, lr=0.1, b1=0.9, b2=0.99, eps=1e-8)
+        runs.append((p, m, v))
+    assert all(torch.equal(a, b) for a, b in zip(*runs))
+    row = torch.randn(3, generator=g)
+    p, m, v = p0.clone(), torch.zeros(4, 3), torch.zeros(4, 3)
+    adam_([p], [row.expand(4, 3)], [m], [v], 1, lr=0.1, b1=0.9, b2=0.99, eps=1e-8)
+    q, mq, vq = p0.clone(), torch.zeros(4, 3), torch.zeros(4, 3)
+    adam_([q], [row.expand(4, 3).contiguous()], [mq], [vq], 1, lr=0.1, b1=0.9, b2=0.99, eps=1e-8)
+    assert torch.equal(p, q) and torch.equal(m, mq)
+    mt = torch.zeros(3, 4).t()                                # moments transposed
+    assert not _fusable([p0], [gr.contiguous()], [mt], [mt.clone()])
+
+
+def test_lead_adam_interrupted_mid_player_leaves_the_parameters(monkeypatch):
+    """An exception inside Adam's in-place update (here in the second group) restores the
+    player's parameters: the step is undone as a whole."""
+    import optimizers.lead_adam as la
+    px, py, closure = _mlp_gan()
+    opt = O.LEADAdam([{"params": px[:2]}, {"params": px[2:]}], py, lr=1e-2, alpha=0.3)
+    opt.step(closure)
+    before = [p.detach().clone() for p in px + py]
+    calls, real = [], la.adam_
+
+    def flaky(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+    monkeypatch.setattr(la, "adam_", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        opt.step(closure)
+    assert all(torch.equal(a, b) for a, b in zip(before, px + py))
+    assert opt.game_step == 1
+
+
+def test_lead_adam_loaded_state_is_its_own():
+    """One state dict loaded into two optimizers (and a checkpoint whose moments are one
+    tensor, or numbers): no optimizer writes into another's or the caller's tensors."""
+    px, py, closure = _mlp_gan()
+    src = O.LEADAdam(px, py, lr=1e-2, alpha=0.3)
+    for _ in range(2):
+        src.step(closure)
+    sd = src.state_dict()
+    start = [p.detach().clone() for p in px + py]
+    kept = {k: {n: t.clone() for n, t in v.items()} for k, v in sd["state"].items()}
+
+    def resumed(lr, state, partner=None):
+        qx, qy, cl = _mlp_gan()
+        with torch.no_grad():
+            for q, s in zip(qx + qy, start):
+                q.copy_(s)
+        opt = O.LEADAdam(qx, qy, lr=lr, alpha=0.3)
+        opt.load_state_dict(dict(sd, state=state))
+        return opt, qx + qy, cl
+
+    alone, p_alone, cl = resumed(1e-2, sd["state"])
+    for _ in range(3):
+        alone.step(cl)
+    a, pa, ca = resumed(1e-2, sd["state"])
+    b, _, cb = resumed(5e-2, sd["state"])                    # the same dict, twice
+    for _ in range(3):
+        a.step(ca)
+        b.step(cb)
+    assert all(torch.equal(u, w) for u, w in zip(pa, p_alone))
+    assert all(torch.equal(t, kept[k][n]) for k, v in sd["state"].items() for n, t in v.items())
+    one = {k: dict(v, exp_avg_sq=v["exp_avg"].abs()) for k, v in kept.items()}
+    for v in one.values():
+        v["exp_avg"] = v["exp_avg_sq"]                       # one tensor for both moments
+    numbers = {k: dict(v, exp_avg=0.0, exp_avg_sq=0.0) for k, v in kept.items()}
+    for state in (one, numbers):
+        opt, ps, cl = resumed(1e-2, state)
+        for _ in range(3):
+            opt.step(cl)
+        assert all(torch.isfinite(p).all() for p in ps)
+
+
+def test_param_group_given_as_a_generator_keeps_its_parameters():
+    G, D = nn.Linear(3, 2), nn.Linear(2, 1)
+    opt = O.LEADAdam([{"params": G.parameters()}], D.parameters(), lr=1e-2, alpha=0.3)
+    assert [len(g["params"]) for g in opt.param_groups] == [2, 2]
