@@ -18,7 +18,7 @@ also
 """
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Optional
 
 import torch
 import torch.autograd.forward_ad as fwAD
@@ -26,12 +26,14 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode, resolve_name
 
 
-def split_dual(t):
-    """``(primal, tangent)`` of a tensor at the current dual level (``tangent`` is
-    ``None`` for a plain tensor, and for anything that is not a tensor)."""
-    if isinstance(t, torch.Tensor):
-        pair = fwAD.unpack_dual(t)
-        return pair.primal, pair.tangent
+def split_dual(t, level: Optional[int] = None):
+    """``(primal, tangent)`` of a tensor at dual level ``level`` (default: the current one;
+    ``tangent`` is ``None`` for a plain tensor, and for anything that is not a tensor).
+    ``torch._unpack_dual`` directly: ``fwAD.unpack_dual``'s wrapper costs 3x as much, and
+    this runs for every torch call of a closure under reverse-over-forward."""
+    level = fwAD._current_level if level is None else level
+    if isinstance(t, torch.Tensor) and level >= 0:
+        return torch._unpack_dual(t, level)
     return t, None
 
 
@@ -41,7 +43,7 @@ _AFFINE = {F.linear: 0, F.conv1d: 1, F.conv2d: 2, F.conv3d: 3,
 _AFFINE_ARGS = ("input", "weight", "bias")
 
 
-def affine_jvp(func, args, kwargs):
+def affine_jvp(func, args, kwargs, level: Optional[int] = None):
     """``func(x, W, b, ...)`` on dual arguments by the bilinear rule: primal
     ``f(x, W, b)``, tangent ``f(x', W) + f(x, W', b')`` (terms with a missing tangent
     skipped). Returns ``NotImplemented`` when no argument is dual."""
@@ -52,7 +54,7 @@ def affine_jvp(func, args, kwargs):
         return NotImplemented
     if len(args) == 2:
         args.append(None)
-    (xp, xt), (wp, wt), (bp, bt) = (split_dual(a) for a in args[:3])
+    (xp, xt), (wp, wt), (bp, bt) = (split_dual(a, level) for a in args[:3])
     if xt is None and wt is None and bt is None:
         return NotImplemented
     rest = args[3:]
@@ -128,11 +130,11 @@ def _tensors(args, kwargs):
             yield from (b for b in a if isinstance(b, torch.Tensor))
 
 
-def _is_dual(out) -> bool:
+def _is_dual(out, level: Optional[int] = None) -> bool:
     if isinstance(out, torch.Tensor):
-        return fwAD.unpack_dual(out).tangent is not None
+        return split_dual(out, level)[1] is not None
     if isinstance(out, (list, tuple)):
-        return any(_is_dual(o) for o in out)
+        return any(_is_dual(o, level) for o in out)
     return False
 
 
@@ -163,6 +165,7 @@ class Substitute(TorchFunctionMode):
                  originals=()):
         super().__init__()
         self.table, self.reverse_over_forward = table, reverse_over_forward
+        self.level = None            # the current dual level, read at each call
         self.used = set()
         #: storages of the replaced tensors: a plain tensor on one of them is a view or
         #: ``.data`` of a replaced tensor made outside the closure (it keeps no tangent)
@@ -175,7 +178,7 @@ class Substitute(TorchFunctionMode):
                 self.used.add(id(a))
                 return self.table[id(a)]
             if self._storages and a.untyped_storage().data_ptr() in self._storages \
-                    and not _is_dual(a):
+                    and not _is_dual(a, self.level):
                 raise NotReverseSafe("a view (or .data, or detached copy) of an opponent "
                                      "parameter", ": made outside the dual evaluation, it "
                                      "carries no tangent")
@@ -190,22 +193,41 @@ class Substitute(TorchFunctionMode):
         kwargs = {k: self._sub(v) for k, v in (kwargs or {}).items()}
         if not self.reverse_over_forward:
             return func(*args, **kwargs)
-        duals = [t for t in _tensors(args, kwargs) if _is_dual(t)]
-        if duals and func in _REFUSE_EARLY:
+        if func in _REFUSE_EARLY and any(_is_dual(t, self.level) for t in _tensors(args, kwargs)):
             raise NotReverseSafe(resolve_name(func) or repr(func))
-        for t in duals:
-            custom = custom_function(t)
-            if custom is not None:
-                raise NotReverseSafe(f"the custom autograd.Function {custom}",
-                                     ": its JVP's saved values carry no reverse graph")
-        out = affine_jvp(func, args, kwargs) if func in _AFFINE else NotImplemented
+        out = affine_jvp(func, args, kwargs, self.level) if func in _AFFINE else NotImplemented
         if out is NotImplemented:
             out = func(*args, **kwargs)
-        if _is_dual(out):
-            name = resolve_name(func) or repr(func)
-            if not torch.is_grad_enabled():
-                raise NotReverseSafe(name, " under torch.no_grad: forward mode ignores "
-                                     "no_grad, reverse mode does not")
-            if name not in REVERSE_SAFE or (name in _NORMS and not _two_norm(name, args, kwargs)):
-                raise NotReverseSafe(name)
+        if _is_dual(out, self.level):
+            self._check(func, args, kwargs)
         return out
+
+    def _check(self, func, args, kwargs) -> None:
+        """``func`` returned a dual tensor: may reverse mode differentiate its tangent?"""
+        for t in _tensors(args, kwargs):
+            custom = custom_function(t)
+            if custom is not None and _is_dual(t, self.level):
+                raise NotReverseSafe(f"the custom autograd.Function {custom}",
+                                     ": its JVP's saved values carry no reverse graph")
+        name = _name(func)
+        if not torch.is_grad_enabled():
+            raise NotReverseSafe(name, " under torch.no_grad: forward mode ignores no_grad, "
+                                 "reverse mode does not")
+        if name not in REVERSE_SAFE or (name in _NORMS and not _two_norm(name, args, kwargs)):
+            raise NotReverseSafe(name)
+
+
+_NAMES: Dict[object, str] = {}
+
+
+def _name(func) -> str:
+    """``resolve_name(func)``, cached (it is asked for every dual result)."""
+    try:
+        return _NAMES[func]
+    except (KeyError, TypeError):
+        name = resolve_name(func) or repr(func)
+        try:
+            _NAMES[func] = name
+        except TypeError:        # unhashable
+            pass
+        return name
