@@ -83,14 +83,17 @@ REVERSE_SAFE = frozenset(
     _names("torch.Tensor", _ELEMENTWISE + " __rsub__ __rtruediv__ __pow__ __rpow__ matmul mm "
            "bmm sum prod mean var std norm view view_as reshape reshape_as flatten unflatten "
            "squeeze unsqueeze expand expand_as permute transpose t contiguous clone "
-           "__getitem__ chunk split narrow select repeat T.__get__ mT.__get__")
+           "__getitem__ chunk split narrow select repeat T.__get__ mT.__get__ add_ sub_ mul_ "
+           "div_ exp_ to double type_as max amax clamp_min masked_fill flip roll")
     | _names("torch", _ELEMENTWISE.replace(" relu_", "") + " matmul spmm bmm sum prod mean var "
-             "std cat stack flatten reshape transpose permute squeeze unsqueeze chunk")
+             "std cat stack flatten reshape transpose permute squeeze unsqueeze chunk mv dot "
+             "vdot")
     | _names("torch.functional", "norm split einsum")
     | _names("torch.nn.functional", "linear conv1d conv2d conv3d conv_transpose1d "
              "conv_transpose2d conv_transpose3d relu relu_ leaky_relu leaky_relu_ elu selu "
-             "gelu silu mish softplus logsigmoid hardtanh normalize mse_loss "
-             "binary_cross_entropy_with_logits max_pool2d "
+             "gelu silu mish softplus logsigmoid hardtanh normalize mse_loss l1_loss "
+             "binary_cross_entropy binary_cross_entropy_with_logits relu6 hardswish "
+             "embedding dropout max_pool2d "
              "avg_pool2d adaptive_avg_pool2d interpolate pad"))
 #: (``resolve_name`` reports Python operators by their method, e.g. ``a + b`` as
 #: ``torch.Tensor.add``, ``torch.mm`` as ``torch.spmm``, ``torch.relu_`` as
@@ -117,7 +120,7 @@ class NotReverseSafe(NotImplementedError):
 #: random numbers, which a fallback's second evaluation would do again)
 _REFUSE_EARLY = {F.batch_norm, F.instance_norm, F.layer_norm, F.group_norm, F.dropout,
                  F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dropout,
-                 F.feature_alpha_dropout}
+                 F.feature_alpha_dropout}     # (F.dropout passes when it is the identity)
 #: allowed only for the 2-norm (reverse mode through the tangent of other p fails)
 _NORMS = {"torch.Tensor.norm", "torch.functional.norm", "torch.nn.functional.normalize"}
 
@@ -147,14 +150,46 @@ def custom_function(t: torch.Tensor):
     return None
 
 
+def _identity_dropout(args, kwargs) -> bool:
+    """``F.dropout(x, p, training)`` that is the identity (evaluation mode or p = 0)."""
+    p = args[1] if len(args) > 1 else kwargs.get("p", 0.5)
+    training = args[2] if len(args) > 2 else kwargs.get("training", True)
+    return not training or p == 0
+
+
 def _two_norm(name: str, args, kwargs) -> bool:
     p = args[1] if len(args) > 1 else kwargs.get("p", 2)
     return p is None or p == "fro" or (isinstance(p, (int, float)) and p == 2)
 
 
+def _writes(func, kwargs) -> bool:
+    """Does ``func`` write into an argument: an in-place method (``add_``), an in-place
+    operator (``__iadd__``), or ``out=``? (Not a dunder such as a property's ``__get__``.)"""
+    n = getattr(func, "__name__", "")
+    dunder = n.startswith("__") and n.endswith("__")
+    return "out" in kwargs or (n.endswith("_") and not dunder) or n in _IN_PLACE_OPERATORS
+
+
+_IN_PLACE_OPERATORS = {f"__i{op}__" for op in "add sub mul truediv floordiv mod pow matmul and "
+                       "or xor lshift rshift".split()}
+
+
+def _span(t: torch.Tensor):
+    """``[first, last]`` byte addresses ``t`` can touch (its storage offset and strides)."""
+    size = t.element_size()
+    start = t.data_ptr()
+    extent = sum((n - 1) * abs(st) for n, st in zip(t.shape, t.stride())) * size
+    return start, start + extent + size - 1
+
+
+def _overlaps(t: torch.Tensor, spans) -> bool:
+    a, b = _span(t)
+    return any(a <= hi and lo <= b for lo, hi in spans)
+
+
 class Substitute(TorchFunctionMode):
-    """Replace given tensors (by identity) by stand-ins in every torch call; ``used``
-    collects the ids of the replaced ones. With ``reverse_over_forward``: affine layers
+    """Replace given tensors (by identity) by stand-ins in every torch call. With
+    ``reverse_over_forward``: affine layers
     on dual tensors go through :func:`affine_jvp`, and :class:`NotReverseSafe` is raised
     for an operation outside :data:`REVERSE_SAFE` (or a norm other than the 2-norm) that
     returns a dual tensor, for a dual tensor made by a custom ``autograd.Function``, and
@@ -165,20 +200,21 @@ class Substitute(TorchFunctionMode):
                  originals=()):
         super().__init__()
         self.table, self.reverse_over_forward = table, reverse_over_forward
-        self.level = None            # the current dual level, read at each call
-        self.used = set()
+        self.level = None            # None: split_dual reads the current dual level
         #: storages of the replaced tensors: a plain tensor on one of them is a view or
         #: ``.data`` of a replaced tensor made outside the closure (it keeps no tangent)
-        self._storages = ({t.untyped_storage().data_ptr() for t in originals}
-                          if reverse_over_forward else set())
+        self._storages = ({t.untyped_storage().data_ptr(): [] for t in originals if t.numel()}
+                          if reverse_over_forward else {})
+        for t in originals if reverse_over_forward else ():
+            if t.numel():
+                self._storages[t.untyped_storage().data_ptr()].append(_span(t))
 
     def _sub(self, a):
         if isinstance(a, torch.Tensor):
             if id(a) in self.table:
-                self.used.add(id(a))
                 return self.table[id(a)]
-            if self._storages and a.untyped_storage().data_ptr() in self._storages \
-                    and not _is_dual(a, self.level):
+            spans = self._storages.get(a.untyped_storage().data_ptr()) if self._storages else None
+            if spans and a.numel() and not _is_dual(a, self.level) and _overlaps(a, spans):
                 raise NotReverseSafe("a view (or .data, or detached copy) of an opponent "
                                      "parameter", ": made outside the dual evaluation, it "
                                      "carries no tangent")
@@ -193,14 +229,28 @@ class Substitute(TorchFunctionMode):
         kwargs = {k: self._sub(v) for k, v in (kwargs or {}).items()}
         if not self.reverse_over_forward:
             return func(*args, **kwargs)
-        if func in _REFUSE_EARLY and any(_is_dual(t, self.level) for t in _tensors(args, kwargs)):
-            raise NotReverseSafe(resolve_name(func) or repr(func))
+        if (func in _REFUSE_EARLY or _writes(func, kwargs)) and \
+                any(_is_dual(t, self.level) for t in _tensors(args, kwargs)):
+            self._check_early(func, args, kwargs)   # before it runs: no buffer written, no draw
         out = affine_jvp(func, args, kwargs, self.level) if func in _AFFINE else NotImplemented
         if out is NotImplemented:
             out = func(*args, **kwargs)
         if _is_dual(out, self.level):
             self._check(func, args, kwargs)
         return out
+
+    def _check_early(self, func, args, kwargs) -> None:
+        """An op that changes state (writes an argument, updates statistics, draws random
+        numbers) on dual arguments: refuse it before it runs unless it is listed, under
+        grad mode, writes into a dual tensor, and (dropout) is the identity."""
+        name = _name(func)
+        target = kwargs.get("out", args[0] if args else None) if _writes(func, kwargs) else None
+        if (name not in REVERSE_SAFE or not torch.is_grad_enabled()
+                or (isinstance(target, torch.Tensor) and not _is_dual(target, self.level))
+                or (func is F.dropout and not _identity_dropout(args, kwargs))):
+            raise NotReverseSafe(name, "" if name not in REVERSE_SAFE else
+                                 " here (it would write a tangent into a plain tensor, run "
+                                 "under no_grad, or draw random numbers)")
 
     def _check(self, func, args, kwargs) -> None:
         """``func`` returned a dual tensor: may reverse mode differentiate its tangent?"""

@@ -192,16 +192,12 @@ def owner_name(fn) -> str:
     return getattr(fn, "__qualname__", type(fn).__name__)
 
 
-def _check_reached(params, used, loss) -> None:
-    """Reverse over forward needs every opponent parameter substituted (one reached only
-    through a view or ``.data`` made outside the closure would keep no tangent) and a
-    loss not made by a custom ``autograd.Function``."""
-    missing = [p for p in params if id(p) not in used]
-    if missing:
-        raise NotReverseSafe(f"an opponent parameter of shape {tuple(missing[0].shape)}",
-                             ": the closure never passed it to a torch call (unused, or "
-                             "used through a view or .data made outside the closure), so "
-                             "its tangent would be lost")
+def _check_loss(loss) -> None:
+    """A loss made by a custom ``autograd.Function`` cannot be differentiated through its
+    tangent (the Function's JVP works on saved values that carry no reverse graph). (An
+    opponent parameter the closure never passes to a torch call simply has no effect on
+    the loss: its tangent contributes nothing, as in double backward. One reached through
+    a view or ``.data`` made outside the closure is refused by the substitution itself.)"""
     custom = custom_function(loss)
     if custom is not None:
         raise NotReverseSafe(f"the custom autograd.Function {custom}",
@@ -371,15 +367,17 @@ class Evaluation:
         ``grad_i (L_i + alpha <grad_j L_i, d_j>)``, or for ``alpha=None`` the pair
         ``(grad_i L_i, grad_i <grad_j L_i, d_j>)`` (two reverse passes). In
         ``"reverse_over_forward"`` mode always; in ``"auto"`` mode for the summed direction
-        of a game of at least :data:`AUTO_MIN_PARAMS` parameters, unless the dual
+        of a game of at least :data:`AUTO_MIN_PARAMS` parameters in one process (not under
+        data parallelism, where every rank would have to take the same fallback), unless the dual
         evaluation or its reverse pass fails (a :class:`NotReverseSafe` refusal, or an
         error in PyTorch's forward mode): then the random number state is put back,
         ``on_fallback`` is told, and ``None`` is returned (the caller uses double
         backward, as in the other modes)."""
         if self.mode == "reverse_over_forward":
             return self._dual_terms(i, d_j, alpha)
-        if self.mode != "auto" or alpha is None or self._n_params() < AUTO_MIN_PARAMS:
-            return None
+        if (self.mode != "auto" or alpha is None or self._distributed
+                or self._n_params() < AUTO_MIN_PARAMS):
+            return None    # (data parallel: ranks could not agree on a fallback)
         rng = _rng_state()
         try:
             return self._dual_terms(i, d_j, alpha)
@@ -411,7 +409,7 @@ class Evaluation:
             sub = Substitute(table, reverse_over_forward=True, originals=self.params[j])
             with sub:
                 out = self.closure(s if self.closure.per_player else None)
-            _check_reached(self.params[j], sub.used, out[s])
+            _check_loss(out[s])
             pair = fwAD.unpack_dual(out[s])
             primal, tangent = pair.primal, pair.tangent
         value = self._reduce([primal.detach()])[0]

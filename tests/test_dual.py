@@ -180,6 +180,32 @@ OPS = {
     "torch.nn.functional.adaptive_avg_pool2d": lambda h: F.adaptive_avg_pool2d(_img(h), 3) ** 2,
     "torch.nn.functional.interpolate": lambda h: F.interpolate(_img(h), scale_factor=2, mode="bilinear") ** 2,
     "torch.nn.functional.pad": lambda h: F.pad(h, (1, 2)) ** 2,
+    # in-place arithmetic on dual tensors (``loss += ...``), conversions, reductions
+    "torch.Tensor.add_": lambda h: (h * 1.0).add_(h * h),
+    "torch.Tensor.sub_": lambda h: (h * 1.0).sub_(h * h),
+    "torch.Tensor.mul_": lambda h: (h * 1.0).mul_(h),
+    "torch.Tensor.div_": lambda h: (h * 1.0).div_(h * h + 1),
+    "torch.Tensor.exp_": lambda h: (h * 1.0).exp_(),
+    "torch.Tensor.to": lambda h: h.to(DT) * h,
+    "torch.Tensor.double": lambda h: h.double() * h,
+    "torch.Tensor.type_as": lambda h: h.type_as(h) * h,
+    "torch.Tensor.max": lambda h: h.max(1, keepdim=True)[0] * h,
+    "torch.Tensor.amax": lambda h: h.amax(1, keepdim=True) * h,
+    "torch.Tensor.clamp_min": lambda h: h.clamp_min(0.1) * h,
+    "torch.Tensor.masked_fill": lambda h: h.masked_fill(_C > 0.3, 0.0) * h,
+    "torch.Tensor.flip": lambda h: h.flip(0) * h,
+    "torch.Tensor.roll": lambda h: h.roll(1, 0) * h,
+    "torch.mv": lambda h: torch.mv(h, h[0])[:, None] * h,
+    "torch.dot": lambda h: torch.dot(h[0], h[1]) * h,
+    "torch.vdot": lambda h: torch.vdot(h[0], h[1]) * h,
+    "torch.nn.functional.l1_loss": lambda h: F.l1_loss(h, _C, reduction="none") * h,
+    "torch.nn.functional.binary_cross_entropy":
+        lambda h: F.binary_cross_entropy(torch.sigmoid(h), (_C + 1) / 2, reduction="none"),
+    "torch.nn.functional.relu6": lambda h: F.relu6(4 * h) * h,
+    "torch.nn.functional.hardswish": lambda h: F.hardswish(2 * h) * h,
+    "torch.nn.functional.embedding": lambda h: F.embedding(torch.tensor([3, 1, 4, 1, 5, 0, 2, 6]),
+                                                           h) * h,
+    "torch.nn.functional.dropout": lambda h: F.dropout(h, 0.5, training=False) * h,
 }
 #: refused operations, for which PyTorch's reverse pass through the tangent is wrong
 WRONG_IN_PYTORCH = {
@@ -448,3 +474,67 @@ def test_auto_fallback_puts_the_random_state_back(monkeypatch):
 def _nullcontext():
     import contextlib
     return contextlib.nullcontext()
+
+
+def test_an_in_place_write_into_a_plain_tensor_is_refused_before_it_happens():
+    """A module-buffer update from a dual value (forward mode would make the buffer dual;
+    a fallback would run the update twice) is refused, and the buffer is untouched."""
+    from optimizers._dual import NotReverseSafe
+    buf = torch.zeros(8, 6, dtype=DT)
+    g = torch.Generator().manual_seed(5)
+    x, tx = (torch.randn(8, 5, generator=g, dtype=DT) for _ in range(2))
+    W = torch.randn(6, 5, generator=g, dtype=DT, requires_grad=True)
+    with fwAD.dual_level():
+        xd = fwAD.make_dual(x, tx)
+        for write in (lambda b, h: b.add_(h), lambda b, h: b.__iadd__(h),
+                      lambda b, h: torch.add(h, h, out=b)):
+            with pytest.raises(NotReverseSafe, match="plain tensor"):
+                with Substitute({}, reverse_over_forward=True):
+                    write(buf, F.linear(xd, W))
+    assert not buf.any()
+
+
+def test_unused_opponent_parameters_and_shared_flat_buffers_are_fine():
+    """Feature-matching style (G's loss never touches D's last layer) and both players'
+    parameters as views of ONE flat buffer: reverse over forward == double backward."""
+    import optimizers as O
+    runs = {}
+    for mode in ("reverse_over_forward", "double_backward"):
+        torch.manual_seed(0)
+        flat = torch.randn(5 * 3 + 3 + 4 * 3 + 2 * 4, dtype=DT)
+        chunks = torch.split(flat.clone(), [15, 3, 12, 8])
+        Wg, bg, Wd, Wlast = (torch.nn.Parameter(c) for c in chunks)
+        z, real = torch.randn(6, 5, dtype=DT), torch.randn(6, 3, dtype=DT)
+
+        def feats(v):
+            return torch.tanh(F.linear(v, Wd.view(4, 3)))
+
+        def closure(player):
+            fake = F.linear(z, Wg.view(3, 5), bg)
+            if player == "x":                       # never uses Wlast
+                return (feats(fake).mean(0) - feats(real).mean(0)).pow(2).sum()
+            logit = lambda v: F.linear(feats(v), Wlast.view(2, 4)).sum(1)   # noqa: E731
+            return F.softplus(-logit(real)).mean() + F.softplus(logit(fake)).mean()
+        opt = O.LEADAdam([Wg, bg], [Wd, Wlast], lr=1e-2, alpha=0.3, mixed_mode=mode)
+        for _ in range(4):
+            opt.step(closure)
+        runs[mode] = [p.detach().clone() for p in (Wg, bg, Wd, Wlast)]
+    for a, b in zip(runs["reverse_over_forward"], runs["double_backward"]):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
+def test_auto_stays_with_double_backward_under_data_parallel(monkeypatch):
+    """Ranks could not agree on a fallback, so auto never tries the dual evaluation when a
+    reducer averages over ranks."""
+    from optimizers import autodiff
+    monkeypatch.setattr(autodiff, "AUTO_MIN_PARAMS", 0)
+    calls = []
+    monkeypatch.setattr(autodiff.Evaluation, "_dual_loss",
+                        lambda self, *a, **k: calls.append(1) or (_ for _ in ()).throw(
+                            AssertionError("dual evaluation under a reducer")))
+    px, py, closure = _gan(norm=False)
+    params = {"x": px, "y": py}
+    ev = autodiff.Evaluation(autodiff.GameClosure(closure), params, mixed_mode="auto",
+                             second_order=True, reducer=list)
+    out = ev.grad_plus_mixed("x", [torch.zeros_like(p) for p in py], 0.3)
+    assert not calls and len(out) == len(px)
