@@ -225,8 +225,8 @@ class Substitute(TorchFunctionMode):
         return a
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        args = tuple(self._sub(a) for a in args)
-        kwargs = {k: self._sub(v) for k, v in (kwargs or {}).items()}
+        args = tuple([self._sub(a) for a in args])
+        kwargs = {k: self._sub(v) for k, v in kwargs.items()} if kwargs else {}
         if not self.reverse_over_forward:
             return func(*args, **kwargs)
         if (func in _REFUSE_EARLY or _writes(func, kwargs)) and \
