@@ -239,6 +239,18 @@ class Substitute(TorchFunctionMode):
             self._check(func, args, kwargs)
         return out
 
+    def _allowed(self, func, args, kwargs) -> bool:
+        """Is ``func`` (a listed op; a norm only for p = 2) allowed? Cached per op."""
+        ok = _ALLOWED.get(func)
+        if ok is None:
+            name = _name(func)
+            ok = "norm" if name in _NORMS else name in REVERSE_SAFE
+            try:
+                _ALLOWED[func] = ok
+            except TypeError:        # unhashable
+                pass
+        return _two_norm(_name(func), args, kwargs) if ok == "norm" else ok
+
     def _check_early(self, func, args, kwargs) -> None:
         """An op that changes state (writes an argument, updates statistics, draws random
         numbers) on dual arguments: refuse it before it runs unless it is listed, under
@@ -255,19 +267,19 @@ class Substitute(TorchFunctionMode):
     def _check(self, func, args, kwargs) -> None:
         """``func`` returned a dual tensor: may reverse mode differentiate its tangent?"""
         for t in _tensors(args, kwargs):
-            custom = custom_function(t)
-            if custom is not None and _is_dual(t, self.level):
-                raise NotReverseSafe(f"the custom autograd.Function {custom}",
+            if isinstance(t.grad_fn, _CUSTOM) and _is_dual(t, self.level):
+                raise NotReverseSafe(f"the custom autograd.Function {custom_function(t)}",
                                      ": its JVP's saved values carry no reverse graph")
-        name = _name(func)
         if not torch.is_grad_enabled():
-            raise NotReverseSafe(name, " under torch.no_grad: forward mode ignores no_grad, "
-                                 "reverse mode does not")
-        if name not in REVERSE_SAFE or (name in _NORMS and not _two_norm(name, args, kwargs)):
-            raise NotReverseSafe(name)
+            raise NotReverseSafe(_name(func), " under torch.no_grad: forward mode ignores "
+                                 "no_grad, reverse mode does not")
+        if not self._allowed(func, args, kwargs):
+            raise NotReverseSafe(_name(func))
 
 
 _NAMES: Dict[object, str] = {}
+_ALLOWED: Dict[object, object] = {}       # op -> True / False / "norm" (check p)
+_CUSTOM = torch.autograd.function.BackwardCFunction
 
 
 def _name(func) -> str:
