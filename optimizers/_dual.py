@@ -18,7 +18,7 @@ also
 """
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict
 
 import torch
 import torch.autograd.forward_ad as fwAD
@@ -26,12 +26,12 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode, resolve_name
 
 
-def split_dual(t, level: Optional[int] = None):
-    """``(primal, tangent)`` of a tensor at dual level ``level`` (default: the current one;
-    ``tangent`` is ``None`` for a plain tensor, and for anything that is not a tensor).
+def split_dual(t):
+    """``(primal, tangent)`` of a tensor at the current dual level (``tangent`` is ``None``
+    for a plain tensor, and for anything that is not a tensor).
     ``torch._unpack_dual`` directly: ``fwAD.unpack_dual``'s wrapper costs 3x as much, and
     this runs for every torch call of a closure under reverse-over-forward."""
-    level = fwAD._current_level if level is None else level
+    level = fwAD._current_level
     if isinstance(t, torch.Tensor) and level >= 0:
         return torch._unpack_dual(t, level)
     return t, None
@@ -43,7 +43,7 @@ _AFFINE = {F.linear: 0, F.conv1d: 1, F.conv2d: 2, F.conv3d: 3,
 _AFFINE_ARGS = ("input", "weight", "bias")
 
 
-def affine_jvp(func, args, kwargs, level: Optional[int] = None):
+def affine_jvp(func, args, kwargs):
     """``func(x, W, b, ...)`` on dual arguments by the bilinear rule: primal
     ``f(x, W, b)``, tangent ``f(x', W) + f(x, W', b')`` (terms with a missing tangent
     skipped). Returns ``NotImplemented`` when no argument is dual."""
@@ -54,7 +54,7 @@ def affine_jvp(func, args, kwargs, level: Optional[int] = None):
         return NotImplemented
     if len(args) == 2:
         args.append(None)
-    (xp, xt), (wp, wt), (bp, bt) = (split_dual(a, level) for a in args[:3])
+    (xp, xt), (wp, wt), (bp, bt) = (split_dual(a) for a in args[:3])
     if xt is None and wt is None and bt is None:
         return NotImplemented
     rest = args[3:]
@@ -133,11 +133,11 @@ def _tensors(args, kwargs):
             yield from (b for b in a if isinstance(b, torch.Tensor))
 
 
-def _is_dual(out, level: Optional[int] = None) -> bool:
+def _is_dual(out) -> bool:
     if isinstance(out, torch.Tensor):
-        return split_dual(out, level)[1] is not None
+        return split_dual(out)[1] is not None
     if isinstance(out, (list, tuple)):
-        return any(_is_dual(o, level) for o in out)
+        return any(_is_dual(o) for o in out)
     return False
 
 
@@ -200,21 +200,19 @@ class Substitute(TorchFunctionMode):
                  originals=()):
         super().__init__()
         self.table, self.reverse_over_forward = table, reverse_over_forward
-        self.level = None            # None: split_dual reads the current dual level
         #: storages of the replaced tensors: a plain tensor on one of them is a view or
         #: ``.data`` of a replaced tensor made outside the closure (it keeps no tangent)
-        self._storages = ({t.untyped_storage().data_ptr(): [] for t in originals if t.numel()}
-                          if reverse_over_forward else {})
+        self._storages: Dict[int, list] = {}
         for t in originals if reverse_over_forward else ():
             if t.numel():
-                self._storages[t.untyped_storage().data_ptr()].append(_span(t))
+                self._storages.setdefault(t.untyped_storage().data_ptr(), []).append(_span(t))
 
     def _sub(self, a):
         if isinstance(a, torch.Tensor):
             if id(a) in self.table:
                 return self.table[id(a)]
             spans = self._storages.get(a.untyped_storage().data_ptr()) if self._storages else None
-            if spans and a.numel() and not _is_dual(a, self.level) and _overlaps(a, spans):
+            if spans and a.numel() and not _is_dual(a) and _overlaps(a, spans):
                 raise NotReverseSafe("a view (or .data, or detached copy) of an opponent "
                                      "parameter", ": made outside the dual evaluation, it "
                                      "carries no tangent")
@@ -230,12 +228,12 @@ class Substitute(TorchFunctionMode):
         if not self.reverse_over_forward:
             return func(*args, **kwargs)
         if (func in _REFUSE_EARLY or _writes(func, kwargs)) and \
-                any(_is_dual(t, self.level) for t in _tensors(args, kwargs)):
+                any(_is_dual(t) for t in _tensors(args, kwargs)):
             self._check_early(func, args, kwargs)   # before it runs: no buffer written, no draw
-        out = affine_jvp(func, args, kwargs, self.level) if func in _AFFINE else NotImplemented
+        out = affine_jvp(func, args, kwargs) if func in _AFFINE else NotImplemented
         if out is NotImplemented:
             out = func(*args, **kwargs)
-        if _is_dual(out, self.level):
+        if _is_dual(out):
             self._check(func, args, kwargs)
         return out
 
@@ -258,7 +256,7 @@ class Substitute(TorchFunctionMode):
         name = _name(func)
         target = kwargs.get("out", args[0] if args else None) if _writes(func, kwargs) else None
         if (name not in REVERSE_SAFE or not torch.is_grad_enabled()
-                or (isinstance(target, torch.Tensor) and not _is_dual(target, self.level))
+                or (isinstance(target, torch.Tensor) and not _is_dual(target))
                 or (func is F.dropout and not _identity_dropout(args, kwargs))):
             raise NotReverseSafe(name, "" if name not in REVERSE_SAFE else
                                  " here (it would write a tangent into a plain tensor, run "
@@ -267,7 +265,7 @@ class Substitute(TorchFunctionMode):
     def _check(self, func, args, kwargs) -> None:
         """``func`` returned a dual tensor: may reverse mode differentiate its tangent?"""
         for t in _tensors(args, kwargs):
-            if isinstance(t.grad_fn, _CUSTOM) and _is_dual(t, self.level):
+            if isinstance(t.grad_fn, _CUSTOM) and _is_dual(t):
                 raise NotReverseSafe(f"the custom autograd.Function {custom_function(t)}",
                                      ": its JVP's saved values carry no reverse graph")
         if not torch.is_grad_enabled():

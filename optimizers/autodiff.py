@@ -225,9 +225,10 @@ class Evaluation:
     params: ``{"x": [...], "y": [...]}`` flat lists of each player's parameters.
     mixed_mode: one of :data:`MIXED_MODES` (module docstring).
     second_order: keep graphs for Hessian-block products (double backward mode).
-    on_fallback: with ``mixed_mode="auto"``, called with the :class:`NotReverseSafe`
-        error when a closure leaves ``REVERSE_SAFE`` (this evaluation then uses double
-        backward; the optimizer remembers it for the next ones).
+    on_fallback: with ``mixed_mode="auto"``, called with the error when the
+        reverse-over-forward attempt fails (a :class:`NotReverseSafe` refusal, or an error
+        of PyTorch's forward mode); this evaluation then uses double backward, and the
+        optimizer remembers it for the next ones.
     check_finite: callable(name, loss) raising on a non-finite loss.
     reducer: ``None``, or a callable ``list of tensors -> list of their means over
         ranks`` (:class:`optimizers.distributed.AllReduceMean`); see the module docstring.
@@ -406,8 +407,7 @@ class Evaluation:
         with fwAD.dual_level():
             table = {id(p): fwAD.make_dual(p if attach else p.detach(), v.to(p.dtype))
                      for p, v in zip(self.params[j], v_j)}
-            sub = Substitute(table, reverse_over_forward=True, originals=self.params[j])
-            with sub:
+            with Substitute(table, reverse_over_forward=True, originals=self.params[j]):
                 out = self.closure(s if self.closure.per_player else None)
             _check_loss(out[s])
             pair = fwAD.unpack_dual(out[s])

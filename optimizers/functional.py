@@ -39,11 +39,15 @@ def difference(a: Tensors, b: Tensors) -> List[torch.Tensor]:
     return list(torch._foreach_sub(a, _broadcast(b, a)))
 
 
+def distinct_storages(ts: Sequence[torch.Tensor]) -> bool:
+    """No two of these tensors share memory (a list can hold one tensor twice, or views
+    of one buffer)."""
+    return len({t.untyped_storage().data_ptr() for t in ts}) == len(ts)
+
+
 def _reusable(ts: List[torch.Tensor]) -> bool:
-    """May these buffers be overwritten in place? Dense, and no two share memory (a
-    gradient list can hold one tensor twice, or views of one buffer)."""
-    return all(t.is_contiguous() for t in ts) and \
-        len({t.untyped_storage().data_ptr() for t in ts}) == len(ts)
+    """May these buffers be overwritten in place? Dense, and no two share memory."""
+    return all(t.is_contiguous() for t in ts) and distinct_storages(ts)
 
 
 def _broadcast(ts: Tensors, like: List[torch.Tensor]) -> List[torch.Tensor]:

@@ -17,17 +17,21 @@ import torch
 
 from .autodiff import MIXED_SOURCES, OTHER, PLAYERS
 from .base import ADAM_HYPER, GameOptimizer, Hyper, real
-from .functional import adam_, axpy, difference
+from .functional import adam_, axpy, difference, distinct_storages
+
+
+#: per-parameter state of LEAD-Adam (what :func:`_init` creates)
+_KEYS = ("prev", "exp_avg", "exp_avg_sq")
 
 
 def _fits(buf, p) -> bool:
     """Can the state tensors ``buf`` serve as ``p``'s next state buffers?"""
-    if buf is None or set(buf) != {"prev", "exp_avg", "exp_avg_sq"}:
+    if buf is None or set(buf) != set(_KEYS):
         return False
     ts = list(buf.values())
     return (all(isinstance(b, torch.Tensor) and b.shape == p.shape and b.dtype == p.dtype
                 and b.device == p.device and b.stride() == p.stride() for b in ts)
-            and len({b.untyped_storage().data_ptr() for b in ts}) == len(ts))
+            and distinct_storages(ts))
 
 
 def _init(p):
@@ -97,7 +101,7 @@ class LEADAdam(GameOptimizer):
         allocates nothing."""
         buf = self._spare.pop(p, None)
         if not _fits(buf, p):
-            buf = {k: torch.empty_like(p, memory_format=torch.preserve_format) for k in _init(p)}
+            buf = {k: torch.empty_like(p, memory_format=torch.preserve_format) for k in _KEYS}
         with torch.no_grad():
             buf["prev"].copy_(p)
             for k in ("exp_avg", "exp_avg_sq"):       # a loaded checkpoint may hold numbers
