@@ -127,3 +127,160 @@ def test_float32_cg_stops_at_the_default_tolerance_not_the_dimension():
     assert old.iterations == n
     assert new.iterations < 0.7 * n
     assert true_residual(new) < 2 * true_residual(old)
+
+
+# ------------------------------------------------------------- gamemech train runs
+import json  # noqa: E402
+import math  # noqa: E402
+import os  # noqa: E402
+import random  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from gamemech.cli import main  # noqa: E402
+
+TINY = ["train", "--task", "mog1d", "--width", "8", "--batch-size", "16", "--no-progress"]
+
+
+def _cli(argv, capsys):
+    try:
+        rc = main(argv)
+    except SystemExit as err:
+        rc = err.code
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+@pytest.fixture
+def keep_threads():
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+def test_an_earlier_run_is_never_overwritten_silently(tmp_path, capsys, keep_threads):
+    out = tmp_path / "run"
+    assert _cli(TINY + ["--iters", "4", "--checkpoint-every", "4", "--out", str(out)], capsys)[0] == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    rc, _, err = _cli(TINY + ["--iters", "2", "--out", str(out)], capsys)
+    assert rc == 2 and "already holds a run" in err and "Traceback" not in err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before      # untouched
+    rc, _, err = _cli(TINY + ["--iters", "2", "--out", str(out), "--overwrite"], capsys)
+    assert rc == 0 and "replacing the earlier run" in err
+    assert not (out / "checkpoint.pt").exists()       # the old run's checkpoint is gone
+    assert json.loads((out / "metrics.json").read_text())["iters"] == 2
+
+
+def test_resume_says_from_which_iteration(tmp_path, capsys, keep_threads):
+    out = tmp_path / "run"
+    assert _cli(TINY + ["--iters", "3", "--checkpoint-every", "3", "--out", str(out)], capsys)[0] == 0
+    rc, stdout, err = _cli(TINY + ["--iters", "5", "--checkpoint-every", "3", "--out", str(out),
+                                   "--resume"], capsys)
+    assert rc == 0 and "resumed from iteration 3" in err and "resumed from iteration 3" in stdout
+    assert json.loads((out / "metrics.json").read_text())["resumed_from"] == 3
+
+
+def test_every_file_written_is_announced(tmp_path, capsys, keep_threads):
+    out = tmp_path / "run"
+    rc, _, err = _cli(TINY + ["--iters", "4", "--checkpoint-every", "2", "--eval-every", "2",
+                              "--eval-samples", "50", "--out", str(out)], capsys)
+    assert rc == 0
+    for f in out.iterdir():
+        assert f"wrote {f}" in err, (f, err)
+
+
+def test_metrics_record_the_derived_rule_not_task_defaults(tmp_path, capsys, keep_threads):
+    from integrators.derive import derive
+    out = tmp_path / "d"
+    rc, stdout, _ = _cli(TINY + ["--iters", "2", "--optimizer", "derived", "--delta", "0.2",
+                                 "--mu", "0.5", "--q", "auto", "--json", "--out", str(out)], capsys)
+    assert rc == 0
+    s = json.loads(stdout)
+    assert s == json.loads((out / "metrics.json").read_text())
+    want = derive(["curl", "magnetic", "friction"], "semi-implicit").values(0.2, mu=0.5, q=2 / 0.5 + 0.5)
+    d = s["derived"]
+    assert (d["forces"], d["scheme"], d["delta"], d["mu"]) == \
+        (["curl", "magnetic", "friction"], "semi-implicit", 0.2, 0.5)
+    assert d["q"] == pytest.approx(4.5, rel=1e-15)
+    for k in ("beta", "eta", "alpha"):
+        assert d["coefficients"][k] == pytest.approx(float(want[k]), rel=1e-12)
+    for player in ("generator", "discriminator"):   # what the optimizer ran with
+        hp = s["hyperparameters"][player]
+        assert hp["lr"] == pytest.approx(float(want["eta"]), rel=1e-12)
+        assert hp["beta"] == pytest.approx(float(want["beta"]), rel=1e-12)
+    assert s["lr"] == [s["hyperparameters"]["generator"]["lr"]] * 2
+    assert s["betas"] is None                          # no Adam betas in a derived rule
+
+
+def test_metrics_record_each_players_hyperparameters(tmp_path, capsys, keep_threads):
+    rc, stdout, _ = _cli(TINY + ["--iters", "1", "--lr-g", "3e-4", "--lr-d", "7e-4",
+                                 "--alpha-d", "0.2", "--beta2", "0.95", "--json"], capsys)
+    s = json.loads(stdout)
+    g, d = s["hyperparameters"]["generator"], s["hyperparameters"]["discriminator"]
+    assert (g["lr"], d["lr"], d["alpha"], g["betas"][1]) == (3e-4, 7e-4, 0.2, 0.95)
+    assert s["optimizer_class"] == "LEADAdam" and s["threads"] == 1   # auto: a small model
+
+
+def test_a_diverged_run_exits_3_and_says_where_and_what(tmp_path, capsys, keep_threads):
+    out = tmp_path / "div"
+    rc, _, err = _cli(["train", "--task", "mog1d", "--optimizer", "gda", "--lr", "1e300",
+                       "--iters", "5", "--no-progress", "--out", str(out)], capsys)
+    assert rc == 3 and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert "diverged at iteration 1" in last and "non-finite" in last, last
+    s = json.loads((out / "metrics.json").read_text())
+    assert s["diverged_at"] == 1 and "non-finite" in s["diverged_reason"]
+
+
+def test_library_refuses_models_that_cannot_fit():
+    from gans.train import TrainConfig, train
+    with pytest.raises(ValueError, match=r"--width 1000000000: .* GiB"):
+        train(TrainConfig(task="8gaussians", width=10**9, iters=1, progress=False))
+
+
+# ---------------------------------------------------- kill and resume: FR in float32
+FR_ARGS = ["--task", "mog1d", "--optimizer", "fr", "--width", "16", "--batch-size", "16",
+           "--no-progress", "--seed", "5", "--checkpoint-every", "5", "--log-every", "1"]
+
+
+def _ckpt(out):
+    return torch.load(Path(out) / "checkpoint.pt", weights_only=True)
+
+
+def test_fr_float32_sigkill_then_resume_is_bitwise_exact(tmp_path, keep_threads):
+    """FR (adaptive Levenberg-Marquardt damping, float32 models) killed with SIGKILL at a
+    random moment after a checkpoint, then resumed: bitwise the uninterrupted run (the
+    damping lambda used to come back as float32 and the runs drifted apart)."""
+    iters, rng = 60, random.Random(int.from_bytes(os.urandom(4), "little"))
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    assert main(["train", *FR_ARGS, "--iters", str(iters), "--out", str(ref)]) == 0
+    cmd = [sys.executable, "-c", "import sys; from gamemech.cli import main; sys.exit(main())",
+           "train", *FR_ARGS, "--iters", str(iters), "--out", str(run)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if _ckpt(run)["iteration"] >= 5:
+                break
+        except (FileNotFoundError, RuntimeError, EOFError):
+            pass
+        assert proc.poll() is None, proc.stderr.read().decode()
+        time.sleep(0.02)
+    time.sleep(rng.uniform(0.0, 0.2))
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=60) == -signal.SIGKILL, "the run ended before it was killed"
+    killed_at = _ckpt(run)["iteration"]
+    assert 0 < killed_at < iters
+    assert main(["train", *FR_ARGS, "--iters", str(iters), "--out", str(run), "--resume"]) == 0
+    a, b = _ckpt(ref), _ckpt(run)
+    for key in ("G", "D"):
+        for name in a[key]:
+            assert torch.equal(a[key][name], b[key][name]), (key, name, killed_at)
+    lam_a = [st["damping"] for st in a["opt"]["state"].values() if "damping" in st]
+    lam_b = [st["damping"] for st in b["opt"]["state"].values() if "damping" in st]
+    assert lam_a and all(torch.equal(u, v) for u, v in zip(lam_a, lam_b))
+    assert all(u.dtype == torch.float64 for u in lam_b)
+    assert math.isfinite(json.loads((run / "metrics.json").read_text())["loss_g"])

@@ -11,6 +11,7 @@ import argparse
 import json
 import math
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -192,6 +193,73 @@ def check_writable(path, what: str = "output file") -> Path:
     if not parent.is_dir() or not os.access(parent, os.W_OK):
         raise CLIError(f"cannot write {what} {path}: {parent} is not a writable directory")
     return path
+
+
+def _existing_ancestor(path: Path) -> Path:
+    parent = path
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    return parent
+
+
+def check_output_file(path, flag: str) -> Path:
+    """Refuse (before any work) an output file that cannot be written: ``path`` a
+    directory, its folder missing (output folders are not created silently: make it, or
+    name an existing one), a file in the way, or no write permission."""
+    path = Path(path)
+    if path.is_dir():
+        raise CLIError(f"{flag} {path} is a directory; give a file name")
+    folder = path.parent
+    if not folder.exists():
+        blocker = _existing_ancestor(folder)
+        if not blocker.is_dir():
+            raise CLIError(f"cannot write {flag} {path}: {blocker} is a file, not a directory")
+        raise CLIError(f"cannot write {flag} {path}: directory {folder} does not exist "
+                       f"(create it first)")
+    if not folder.is_dir():
+        raise CLIError(f"cannot write {flag} {path}: {folder} is not a directory")
+    if not os.access(folder, os.W_OK):
+        raise CLIError(f"cannot write {flag} {path}: directory {folder} is not writable")
+    return path
+
+
+def check_output_dir(path, flag: str = "--out") -> Path:
+    """Refuse (before any work) an output directory that cannot be made or written. A
+    missing directory (and its missing parents) is created when the first file is written,
+    on purpose: the command names it."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise CLIError(f"{flag} {path} exists and is not a directory")
+    base = _existing_ancestor(path)
+    if not base.is_dir():
+        raise CLIError(f"cannot create {flag} {path}: {base} is a file, not a directory")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise CLIError(f"cannot create {flag} {path}: {base} is not writable")
+    return path
+
+
+def wrote(path) -> None:
+    """Tell the user about a file written (on stderr, so stdout stays parseable)."""
+    print(f"wrote {path}", file=sys.stderr, flush=True)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux MemAvailable), or None."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def gib(n: float) -> str:
+    return f"{n / 2**30:.3g} GiB"
 
 
 def atomic_write_bytes(path, data: bytes, what: str = "file") -> None:
