@@ -284,3 +284,23 @@ def test_fr_float32_sigkill_then_resume_is_bitwise_exact(tmp_path, keep_threads)
     assert lam_a and all(torch.equal(u, v) for u, v in zip(lam_a, lam_b))
     assert all(u.dtype == torch.float64 for u in lam_b)
     assert math.isfinite(json.loads((run / "metrics.json").read_text())["loss_g"])
+
+
+# ------------------------------------------------------------ benchmark outputs
+def test_benchmarks_write_only_where_the_user_says(tmp_path, capsys, monkeypatch):
+    """``--out`` is required (no silent writes into the tracked benchmarks/results/), an
+    unusable one is refused before measuring, and a run names its files and duration."""
+    from benchmarks import derived_vs_handwritten as bench
+    with pytest.raises(SystemExit) as info:
+        bench.main(["--quick"])
+    assert info.value.code == 2 and "--out" in capsys.readouterr().err
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(SystemExit) as info:
+        bench.main(["--quick", "--out", str(tmp_path / "afile" / "sub")])
+    assert info.value.code == 2 and "afile is a file" in capsys.readouterr().err
+    out = tmp_path / "bench"
+    bench.main(["--quick", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert "quick run" in err and "measured in" in err
+    for f in out.iterdir():
+        assert f"wrote {f}" in err
