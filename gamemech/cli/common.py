@@ -99,6 +99,19 @@ def finite_float(name: str, minimum=None, strict=False):
     return convert
 
 
+def int_at_least(name: str, lo: int):
+    """An argparse ``type`` for an integer >= ``lo``."""
+    def convert(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
+        if v < lo:
+            raise argparse.ArgumentTypeError(f"{name} must be >= {lo}, got {v}")
+        return v
+    return convert
+
+
 # ------------------------------------------------------------------------ games
 def add_game_arguments(p: argparse.ArgumentParser, default: str = "bilinear") -> None:
     g = p.add_argument_group("game")

@@ -13,7 +13,7 @@ from integrators.spectral import METHODS, get_method, spectrum
 from integrators.tuning import tune
 
 from .common import (CLIError, add_game_arguments, check_output_file, finite_float,
-                     game_from_args, save_figure, wrote)
+                     game_from_args, int_at_least, save_figure, wrote)
 
 _HP_FLAGS = {"lr": "--lr", "beta": "--beta", "alpha": "--alpha", "beta_abs": "--beta-abs",
              "beta_arg": "--beta-arg"}
@@ -90,16 +90,6 @@ def _seed(text: str) -> int:
     return v
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--maxiter must be an integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"--maxiter must be >= 1, got {v}")
-    return v
-
-
 def register(sub) -> None:
     p = sub.add_parser("spectrum", help="eigenvalues of an optimizer's step map (Thm. 2, Fig. 1)",
                        description="Jacobian of a method's step map at the equilibrium, by "
@@ -121,7 +111,7 @@ def register(sub) -> None:
     t.add_argument("--tune", action="store_true",
                    help="minimise the spectral radius over the hyperparameters not given")
     t.add_argument("--seed", type=_seed, default=0, help="tuning seed in [0, 2**32) (default 0)")
-    t.add_argument("--maxiter", type=_positive_int, default=100,
+    t.add_argument("--maxiter", type=int_at_least("--maxiter", 1), default=100,
                    help="differential evolution generations (default 100)")
     p.add_argument("--plot", default=None, metavar="FILE",
                    help="write Fig. 1: eigenvalues vs the unit circle as lr sweeps (0, 2 lr]")

@@ -6,36 +6,23 @@ Exit codes: 0 the run finished; 2 bad input (nothing trained, nothing written);
 what went non-finite; metrics.json records it as ``diverged_at`` / ``diverged_reason``)."""
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
 import sys
 
-from .common import CLIError, check_output_dir, finite_float
+from .common import CLIError, check_output_dir, finite_float, int_at_least
 
 #: exit code of a run that diverged (distinct from 2, bad input)
 EXIT_DIVERGED = 3
 
 
-def _int_at_least(name, lo):
-    def convert(text):
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
-        if v < lo:
-            raise argparse.ArgumentTypeError(f"{name} must be >= {lo}, got {v}")
-        return v
-    return convert
-
-
 def _positive_int(name):
-    return _int_at_least(name, 1)
+    return int_at_least(name, 1)
 
 
 def _nonneg_int(name):
-    return _int_at_least(name, 0)
+    return int_at_least(name, 0)
 
 
 def parse_hyper(items) -> dict:
