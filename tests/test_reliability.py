@@ -304,3 +304,11 @@ def test_benchmarks_write_only_where_the_user_says(tmp_path, capsys, monkeypatch
     assert "quick run" in err and "measured in" in err
     for f in out.iterdir():
         assert f"wrote {f}" in err
+
+
+def test_missing_plot_folder_is_created_out_loud(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc, _, err = _cli(["simulate", "--t-end", "1", "--n-points", "5", "--plot", "new/deeper/p.png"],
+                      capsys)
+    assert rc == 0 and (tmp_path / "new" / "deeper" / "p.png").is_file()
+    assert "created directory new/deeper" in err and "wrote new/deeper/p.png" in err

@@ -8,7 +8,7 @@ import numpy as np
 
 from gamemech.claims import render_markdown, rows_to_json, run_claims, select
 
-from .common import CLIError, atomic_write_bytes, check_output_file, wrote
+from .common import CLIError, atomic_write_bytes, check_output_file, make_parent, wrote
 
 
 def _json_default(obj):
@@ -48,6 +48,7 @@ def run(args) -> int:
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731  (progress)
     rows = run_claims([c.id for c in chosen], quick=args.quick, log=log)
     if args.out:
+        make_parent(args.out)
         atomic_write_bytes(args.out, (render_markdown(rows, command_line(args)) + "\n").encode())
         wrote(args.out)
     if args.json:

@@ -217,23 +217,28 @@ def _existing_ancestor(path: Path) -> Path:
 
 def check_output_file(path, flag: str) -> Path:
     """Refuse (before any work) an output file that cannot be written: ``path`` a
-    directory, its folder missing (output folders are not created silently: make it, or
-    name an existing one), a file in the way, or no write permission."""
+    directory, a file where a folder should be, or no write permission. A missing folder is
+    fine: :func:`make_parent` creates it when the file is written, and says so."""
     path = Path(path)
     if path.is_dir():
         raise CLIError(f"{flag} {path} is a directory; give a file name")
-    folder = path.parent
-    if not folder.exists():
-        blocker = _existing_ancestor(folder)
-        if not blocker.is_dir():
-            raise CLIError(f"cannot write {flag} {path}: {blocker} is a file, not a directory")
-        raise CLIError(f"cannot write {flag} {path}: directory {folder} does not exist "
-                       f"(create it first)")
-    if not folder.is_dir():
-        raise CLIError(f"cannot write {flag} {path}: {folder} is not a directory")
-    if not os.access(folder, os.W_OK):
-        raise CLIError(f"cannot write {flag} {path}: directory {folder} is not writable")
+    base = _existing_ancestor(path.parent)
+    if not base.is_dir():
+        raise CLIError(f"cannot write {flag} {path}: {base} is a file, not a directory")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise CLIError(f"cannot write {flag} {path}: directory {base} is not writable")
     return path
+
+
+def make_parent(path) -> None:
+    """Create the missing folders of an output file, on purpose and out loud."""
+    folder = Path(path).parent
+    if not folder.exists():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise WriteError(f"cannot create directory {folder}: {err.strerror or err}") from None
+        print(f"created directory {folder}", file=sys.stderr, flush=True)
 
 
 def check_output_dir(path, flag: str = "--out") -> Path:
@@ -254,6 +259,13 @@ def check_output_dir(path, flag: str = "--out") -> Path:
 def wrote(path) -> None:
     """Tell the user about a file written (on stderr, so stdout stays parseable)."""
     print(f"wrote {path}", file=sys.stderr, flush=True)
+
+
+def write_plot(fig, path) -> None:
+    """:func:`save_figure` into ``path``, creating its folder out loud, then ``wrote``."""
+    make_parent(path)
+    save_figure(fig, path)
+    wrote(path)
 
 
 def available_memory() -> int | None:

@@ -16,7 +16,7 @@ from mechanics import ENERGY_NAMES, Particle, energy_from_name, thm1_setting, ve
 from mechanics.energy import LEAD_FORMS
 
 from .common import (CLIError, add_force_arguments, add_game_arguments, finite_float,
-                     forces_from_args, game_from_args, save_figure, wrote)
+                     forces_from_args, game_from_args, write_plot)
 from .simulate import add_solver_arguments, add_state_arguments, run_simulation
 
 
@@ -73,9 +73,8 @@ def run(args) -> int:
         curves = [("bound", bound), ("certified", rep.certified_rate)]
         fig = energy_figure(dyn, energy, track_energy(dyn, energy, traj), curves,
                             title=f"{game.name}: {args.forces}, energy {rep.energy}")
-        save_figure(fig, args.plot)
+        write_plot(fig, args.plot)
         report["plot"] = args.plot
-        wrote(args.plot)
     if args.json:
         print(json.dumps(report))
         return 0

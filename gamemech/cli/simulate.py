@@ -11,7 +11,7 @@ from mechanics import Particle
 
 from .common import (CLIError, add_force_arguments, add_game_arguments, available_memory,
                      check_output_file, finite_float, forces_from_args, game_from_args, gib,
-                     parse_vector, save_figure, wrote)
+                     parse_vector, write_plot)
 
 
 def add_state_arguments(p) -> None:
@@ -109,9 +109,8 @@ def run(args) -> int:
     if args.plot:
         from gamemech.plots import phase_plane
         fig = phase_plane([(f"{game.name}: {args.forces}", game, traj)])
-        save_figure(fig, args.plot)
+        write_plot(fig, args.plot)
         report["plot"] = args.plot
-        wrote(args.plot)
     if args.json:
         print(json.dumps(report))
     else:

@@ -13,7 +13,7 @@ from integrators.spectral import METHODS, get_method, spectrum
 from integrators.tuning import tune
 
 from .common import (CLIError, add_game_arguments, check_output_file, finite_float,
-                     game_from_args, int_at_least, save_figure, wrote)
+                     game_from_args, int_at_least, write_plot)
 
 _HP_FLAGS = {"lr": "--lr", "beta": "--beta", "alpha": "--alpha", "beta_abs": "--beta-abs",
              "beta_arg": "--beta-arg"}
@@ -61,9 +61,8 @@ def run(args) -> int:
         methods = [method.name] if method.name == "gda" else ["gda", method.name]
         full = method.hyperparameters(hp)
         fig = figure1(game, methods, "lr", None, **full)
-        save_figure(fig, args.plot)
+        write_plot(fig, args.plot)
         report["plot"] = args.plot
-        wrote(args.plot)
     if args.json:
         print(json.dumps(report))
         return 0

@@ -140,17 +140,17 @@ def run(args) -> int:
 
 
 def _print_summary(s, args) -> None:
-        if "modes_covered" in s:
-            quality = f"modes covered {s['modes_covered']}/{s['n_modes']}, high-quality {s['hq_fraction']:.3f}"
-        else:
-            fid = "n/a" if s.get("fid") is None else f"{s['fid']:.3f}"
-            quality = f"FID ({s.get('fid_features') or 'no features'}) {fid}"
-        spi = s["seconds_per_iter"]
-        resumed = "" if s["resumed_from"] is None else f" (resumed from iteration {s['resumed_from']})"
-        print(f"{s['task']} / {s['optimizer']}: {s['iters']} iterations{resumed}"
-              f"{' (diverged at %d)' % s['diverged_at'] if s['diverged_at'] is not None else ''}; "
-              f"{quality}; {'%.4g s/iter' % spi if spi is not None else 'no new iterations'}"
-              f"{'; files in ' + args.out if args.out else ''}")
+    if "modes_covered" in s:
+        quality = f"modes covered {s['modes_covered']}/{s['n_modes']}, high-quality {s['hq_fraction']:.3f}"
+    else:
+        fid = "n/a" if s.get("fid") is None else f"{s['fid']:.3f}"
+        quality = f"FID ({s.get('fid_features') or 'no features'}) {fid}"
+    spi = s["seconds_per_iter"]
+    resumed = "" if s["resumed_from"] is None else f" (resumed from iteration {s['resumed_from']})"
+    print(f"{s['task']} / {s['optimizer']}: {s['iters']} iterations{resumed}"
+          f"{' (diverged at %d)' % s['diverged_at'] if s['diverged_at'] is not None else ''}; "
+          f"{quality}; {'%.4g s/iter' % spi if spi is not None else 'no new iterations'}"
+          f"{'; files in ' + args.out if args.out else ''}")
 
 
 class _StderrHandler(logging.Handler):
