@@ -21,8 +21,10 @@ class OGDA(GameOptimizer):
 
     hyper = {"lr": Hyper(positive)}
 
-    def __init__(self, params_x, params_y, lr, *, nonfinite="raise"):
-        super().__init__(params_x, params_y, dict(lr=lr), nonfinite=nonfinite)
+    def __init__(self, params_x, params_y, lr, *, nonfinite="raise",
+                 max_grad_norm=None, set_grad=True):
+        super().__init__(params_x, params_y, dict(lr=lr), nonfinite=nonfinite,
+                         max_grad_norm=max_grad_norm, set_grad=set_grad)
 
     def _step(self, closure):
         ev = self.evaluation(closure)
@@ -49,9 +51,11 @@ class OptimisticAdam(GameOptimizer):
     hyper = ADAM_HYPER
 
     def __init__(self, params_x, params_y, lr, betas=(0.9, 0.999), eps=1e-8, *,
-                 nonfinite="raise"):
+                 nonfinite="raise",
+                 max_grad_norm=None, set_grad=True):
         super().__init__(params_x, params_y, dict(lr=lr, betas=betas, eps=eps),
-                         nonfinite=nonfinite)
+                         nonfinite=nonfinite,
+                         max_grad_norm=max_grad_norm, set_grad=set_grad)
 
     def _step(self, closure):
         t = self.game_step + 1
