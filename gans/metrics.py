@@ -130,7 +130,7 @@ def cached_classifier(images, labels, cache: str | Path | None = None, **kw) -> 
         return clf.eval().requires_grad_(False)
     clf = train_classifier(images, labels, **kw)
     if cache is not None:
-        from gamemech.cli.common import atomic_write_bytes
+        from mechanics.utils.atomic import atomic_write_bytes
         buf = io.BytesIO()
         torch.save({"shape": shape, "n_classes": clf.head.out_features, "input_size": clf.input_size,
                     "model": clf.state_dict()}, buf)

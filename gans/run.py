@@ -18,7 +18,7 @@ from .device import world
 from .losses import get_loss
 from .models import build_models
 from .optimizer_factory import build_optimizer
-from .rng import rng_state, seed_everything, set_rng_state
+from mechanics.utils.rng import rng_state, seed_everything, set_rng_state
 from .tasks import load_task_data
 
 log = logging.getLogger("gans.train")

@@ -73,6 +73,8 @@ from typing import Dict, List, Optional, Sequence
 import torch
 import torch.autograd.forward_ad as fwAD
 
+from mechanics.utils.rng import rng_state, set_rng_state
+
 from ._dual import NotReverseSafe, Substitute, custom_function
 from .clipping import clip_coefficient, total_norm
 from .functional import axpy
@@ -203,18 +205,6 @@ def _check_loss(loss) -> None:
     if custom is not None:
         raise NotReverseSafe(f"the custom autograd.Function {custom}",
                              ": its JVP's saved values carry no reverse graph")
-
-
-def _rng_state():
-    cuda = (torch.cuda.get_rng_state_all()
-            if torch.cuda.is_available() and torch.cuda.is_initialized() else None)
-    return torch.get_rng_state(), cuda
-
-
-def _set_rng_state(state) -> None:
-    torch.set_rng_state(state[0])
-    if state[1] is not None:
-        torch.cuda.set_rng_state_all(state[1])
 
 
 class Evaluation:
@@ -421,11 +411,11 @@ class Evaluation:
         if (self.mode != "auto" or alpha is None or self._distributed
                 or self._n_params() < AUTO_MIN_PARAMS):
             return None    # (data parallel: ranks could not agree on a fallback)
-        rng = _rng_state()
+        rng = rng_state()
         try:
             return self._dual_terms(i, d_j, alpha, with_grad)
         except (NotImplementedError, RuntimeError) as err:   # NotReverseSafe included
-            _set_rng_state(rng)
+            set_rng_state(rng)
             self.mode = "double_backward"
             if self._on_fallback is not None:
                 self._on_fallback(err)
