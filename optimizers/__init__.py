@@ -7,6 +7,13 @@ argument ``player`` and returns that loss alone. They follow torch.optim's conve
 after ``step``, ``zero_grad``) and take ``max_grad_norm`` for per-player gradient
 clipping. See docs/OPTIMIZERS.md.
 """
+__distribution__ = "game-mechanics"   # the marker mechanics.utils.names looks for
+
+import mechanics as _base  # checks the top-level names (docs/ARCHITECTURE.md, "Names")
+if getattr(_base, "__distribution__", None) != "game-mechanics":
+    raise ImportError(f"'mechanics' at {getattr(_base, '__file__', None)} is another "
+                      "distribution's package; see 'Names' in docs/ARCHITECTURE.md")
+
 from .autodiff import Evaluation, GameClosure, NonFiniteError
 from .base import GameOptimizer, Hyper
 from .cgd import CGD, conjugate_gradient
