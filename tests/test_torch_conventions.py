@@ -13,28 +13,13 @@ import torch
 from torch.optim import lr_scheduler as S
 
 import optimizers as O
-from integrators.rule import UpdateRule
+from test_optimizers_core import FACTORIES as CORE_FACTORIES
 
+#: every optimizer of the contract tests, plus the second-order baselines
 FACTORIES = {
-    "GDA": lambda px, py, **k: O.GDA(px, py, lr=0.05, **k),
-    "GDA-alt": lambda px, py, **k: O.GDA(px, py, lr=0.05, alternating=True, **k),
-    "MomentumGDA": lambda px, py, **k: O.MomentumGDA(px, py, lr=0.05, beta=0.5, **k),
-    "LEAD": lambda px, py, **k: O.LEAD(px, py, lr=0.05, beta=0.5, alpha=0.3, **k),
-    "LEAD-alt": lambda px, py, **k: O.LEAD(px, py, lr=0.05, beta=0.5, alpha=0.3,
-                                           alternating=True, **k),
-    "LEAD-forward": lambda px, py, **k: O.LEAD(px, py, lr=0.05, beta=0.5, alpha=0.3,
-                                               mixed_mode="forward", **k),
-    "LEADAdam": lambda px, py, **k: O.LEADAdam(px, py, lr=0.01, alpha=0.3, **k),
-    "LEADAdam-rof": lambda px, py, **k: O.LEADAdam(px, py, lr=0.01, alpha=0.3,
-                                                   mixed_mode="reverse_over_forward", **k),
+    **CORE_FACTORIES,
     "LEADAdam-2alphas": lambda px, py, **k: O.LEADAdam(
         [{"params": px[:1], "alpha": 0.2}, {"params": px[1:]}], py, lr=0.01, alpha=0.3, **k),
-    "from_rule": lambda px, py, **k: O.from_rule(
-        UpdateRule(beta=0.5, eta=0.05, alpha=0.3, lookahead=0.2), px, py, **k),
-    "EG": lambda px, py, **k: O.ExtraGradient(px, py, lr=0.05, **k),
-    "ExtraAdam": lambda px, py, **k: O.ExtraAdam(px, py, lr=0.01, **k),
-    "OGDA": lambda px, py, **k: O.OGDA(px, py, lr=0.05, **k),
-    "OptimisticAdam": lambda px, py, **k: O.OptimisticAdam(px, py, lr=0.01, **k),
     "CO": lambda px, py, **k: O.CO(px, py, lr=0.05, gamma=0.1, **k),
     "SGA": lambda px, py, **k: O.SGA(px, py, lr=0.05, lam=0.5, **k),
     "CGD": lambda px, py, **k: O.CGD(px, py, lr=0.05, zero_sum=False, **k),
@@ -45,7 +30,8 @@ FACTORIES = {
 }
 NAMES = sorted(FACTORIES)
 #: methods whose player y is evaluated after x has moved: (x_{k+1}, y_k)
-ALTERNATING = {"GDA-alt", "LEAD-alt", "LEADAdam", "LEADAdam-rof", "LEADAdam-2alphas"}
+ALTERNATING = {"GDA-alt", "MomentumGDA-neg-alt", "LEAD-alt", "LEADAdam", "LEADAdam-rof",
+               "LEADAdam-2alphas"}
 SCHEDULERS = {
     "StepLR": lambda o: S.StepLR(o, step_size=2, gamma=0.5),
     "CosineAnnealingLR": lambda o: S.CosineAnnealingLR(o, T_max=4, eta_min=1e-3),
