@@ -76,7 +76,7 @@ import torch.autograd.forward_ad as fwAD
 from mechanics.utils.rng import rng_state, set_rng_state
 
 from ._dual import NotReverseSafe, Substitute, custom_function
-from .clipping import clip_coefficient, total_norm
+from .clipping import clip_by_total_norm, clip_coefficient, scaled, total_norm
 from .functional import axpy
 
 PLAYERS = ("x", "y")
@@ -311,8 +311,7 @@ class Evaluation:
         if i not in self._clip:
             return g
         if i not in self._clipped:
-            coef = clip_coefficient(total_norm(g), self._clip[i])
-            self._clipped[i] = [t * coef.to(device=t.device, dtype=t.dtype) for t in g]
+            self._clipped[i] = clip_by_total_norm(g, self._clip[i])[0]
         return self._clipped[i]
 
     def grad_wrt(self, s: str, i: str, graph: bool = False) -> List[torch.Tensor]:
@@ -388,10 +387,9 @@ class Evaluation:
         both = self._reduce([t.detach() for t in direction[0] + direction[1]])
         n = len(both) // 2
         direction, g = both[:n], self._own_grad(i, both[n:])
-        if i in self._clip:     # g + alpha M  ->  c g + alpha M
+        if i in self._clip:     # g + alpha M  ->  c g + alpha M = (g + alpha M) + (c - 1) g
             coef = clip_coefficient(total_norm(g), self._clip[i]) - 1
-            direction = [d.add_(t * coef.to(device=t.device, dtype=t.dtype))
-                         for d, t in zip(direction, g)]
+            direction = [d.add_(t) for d, t in zip(direction, scaled(g, coef))]
         return direction
 
     def _lead_terms(self, i: str, d_j, alpha: Optional[float], with_grad: bool = False):

@@ -32,9 +32,13 @@ def clip_coefficient(norm: torch.Tensor, max_norm: float) -> torch.Tensor:
     return (max_norm / (norm + CLIP_EPS)).clamp(max=1.0)
 
 
+def scaled(tensors: Sequence[torch.Tensor], coef: torch.Tensor) -> List[torch.Tensor]:
+    """``coef * t`` for each tensor (new tensors), ``coef`` a 0-d tensor."""
+    return [t * coef.to(device=t.device, dtype=t.dtype) for t in tensors]
+
+
 def clip_by_total_norm(grads: Sequence[torch.Tensor], max_norm: float
                        ) -> Tuple[List[torch.Tensor], torch.Tensor]:
     """``(scaled copies of grads, their norm before clipping)``; ``grads`` is not changed."""
     norm = total_norm(grads)
-    coef = clip_coefficient(norm, max_norm)
-    return [g * coef.to(device=g.device, dtype=g.dtype) for g in grads], norm
+    return scaled(grads, clip_coefficient(norm, max_norm)), norm
