@@ -593,3 +593,16 @@ class GameOptimizer(torch.optim.Optimizer):
         hp = ", ".join(f"{n}={self.defaults[n]}" for n in self.hyper)
         opts = "".join(f", {k}={v!r}" for k, v in self.options.items())
         return f"{type(self).__name__}({hp}{opts})"
+
+
+class AdamGameOptimizer(GameOptimizer):
+    """Base of the Adam-preconditioned methods whose hyperparameters are Adam's own
+    (``lr``, ``betas``, ``eps``; each a scalar or a per-player pair)."""
+
+    hyper = ADAM_HYPER
+
+    def __init__(self, params_x, params_y, lr, betas=(0.9, 0.999), eps=1e-8, *,
+                 nonfinite="raise", max_grad_norm=None, set_grad=True):
+        super().__init__(params_x, params_y, dict(lr=lr, betas=betas, eps=eps),
+                         nonfinite=nonfinite, max_grad_norm=max_grad_norm,
+                         set_grad=set_grad)
