@@ -72,6 +72,18 @@ def _plain_game(game: Game) -> bool:
     return all(getattr(cls, name) is getattr(Game, name) for name in ("vector_field", "mixed"))
 
 
+def _has_parameters(game: Game) -> bool:
+    """The losses depend on tensors that require grad (e.g. trainable parameters): a
+    closed form built once would cut gradients to them, so the autograd field is kept."""
+    with torch.enable_grad():
+        x = torch.zeros(game.n, dtype=torch.float64)
+        y = torch.zeros(game.m, dtype=torch.float64)
+        try:
+            return any(isinstance(v, torch.Tensor) and v.requires_grad for v in game.losses(x, y))
+        except (RuntimeError, TypeError):  # e.g. float32 parameters: leave it to the guard
+            return False
+
+
 def _affine_game_field(game: Game) -> Tuple[torch.Tensor, torch.Tensor]:
     """``(J, b)`` with ``v(p) = J p + b`` for a game with constant Hessian (float64, CPU)."""
     J = game.jacobian(np.zeros(game.n), np.zeros(game.m)).detach()
@@ -258,7 +270,7 @@ def fast_field(dynamics) -> FastField:
     if not _plain_game(game) or cls.vector_field not in (Particle.vector_field,
                                                           GradientFlow.vector_field):
         return FastField(dynamics, "autograd", reference)
-    if not getattr(game, "constant_hessian", False):
+    if not getattr(game, "constant_hessian", False) or _has_parameters(game):
         return FastField(dynamics, "autograd", reference)
     if isinstance(dynamics, GradientFlow):
         J, b = _affine_game_field(game)

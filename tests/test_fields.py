@@ -140,6 +140,26 @@ def test_user_forces_games_and_dynamics_use_the_autograd_field(rng):
     assert Custom(M.bilinear(), M.Curl()).fast_field().kind == "autograd"
 
 
+def test_a_quadratic_game_with_trainable_parameters_keeps_its_gradients(rng):
+    """constant_hessian on losses that close over a parameter: the closed form would cut
+    the gradient to it, so the autograd field is used and d final / d A is right."""
+    A = torch.tensor([[0.7]], dtype=torch.float64, requires_grad=True)
+    game = M.ZeroSumGame(lambda x, y: torch.einsum("...i,ij,...j->...", x, A, y), 1, 1)
+    game.constant_hessian = True
+    dyn = M.Particle(game, M.Curl() + M.Friction(0.5))
+    assert dyn.fast_field().kind == "autograd"
+    # the autograd field keeps its graph when the state is differentiated (as before)
+    z0 = torch.tensor([1.0, 0.5, 0.0, 0.0], dtype=torch.float64, requires_grad=True)
+
+    def final_x(a):
+        g = M.ZeroSumGame(lambda x, y: torch.einsum("...i,ij,...j->...", x, a, y), 1, 1)
+        return simulate(M.Particle(g, M.Curl() + M.Friction(0.5)), z0, [0.0, 1.0],
+                        method="rk4", options={"step_size": 0.05}).final[0]
+    final_x(A).backward()
+    assert A.grad is not None and A.grad.abs().item() > 0
+    assert torch.autograd.gradcheck(final_x, (A,), atol=1e-6)
+
+
 def test_the_cache_follows_the_dynamics():
     dyn = M.Particle(M.bilinear(), M.Curl())
     first = dyn.fast_field()
@@ -183,3 +203,24 @@ def test_gradients_through_simulate_on_the_autograd_field(rng):
     def final(z):
         return simulate(dyn, z, [0.0, 0.3], method="rk4", options={"step_size": 0.05}).final
     assert torch.autograd.gradcheck(final, (z0,), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["quadratic", "dirac-gan"])
+def test_numpy_right_hand_side_and_jacobian_for_scipy(rng, name):
+    """numpy in, numpy out, for one state (dim,) and for solve_ivp's vectorized (dim, k)."""
+    dyn = M.Particle(M.make_game(name), M.Curl() + M.Magnetic(2.5) + M.Friction(0.5))
+    field = dyn.fast_field()
+    Z = rng.normal(size=(dyn.dim, 5))
+    rhs = field.numpy(Z[:, 0])
+    ref = dyn.vector_field(0.0, torch.as_tensor(Z.T)).detach().numpy().T
+    one = rhs(0.0, Z[:, 0])
+    assert isinstance(one, np.ndarray) and one.shape == (dyn.dim,)
+    np.testing.assert_allclose(one, ref[:, 0], rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(rhs(0.0, Z), ref, rtol=1e-13, atol=1e-13)
+    jac = field.numpy_jacobian()(0.0, Z[:, 0])
+    want = dyn.jacobian(torch.as_tensor(Z[:, 0])).numpy()
+    np.testing.assert_allclose(jac, want, rtol=1e-12, atol=1e-12)
+    traj = simulate(dyn, Z[:, 0], [0.0, 0.5], backend="scipy", method="BDF",
+                    options={"vectorized": True}, rtol=1e-9, atol=1e-11)
+    tight = simulate(dyn, Z[:, 0], [0.0, 0.5], rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(traj.final.numpy(), tight.final.numpy(), atol=1e-6)
