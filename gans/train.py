@@ -53,7 +53,7 @@ import torch
 from . import data as gdata
 from .adam import AlternatingAdam, SimultaneousAdam, player_loss
 from .losses import get_loss
-from .models import build_models
+from .models import build_models, init_weights
 
 CHECKPOINT = "checkpoint.pt"
 NONFINITE_POLICIES = ("stop", "rollback")
@@ -139,6 +139,10 @@ class TrainConfig:
     on_nonfinite: str = "stop"         #: "stop" or "rollback" (see the module docstring)
     rollback_lr_factor: float = 0.5    #: learning rates are multiplied by this per rollback
     max_rollbacks: int = 3
+    data_radius: float | None = None   #: 8gaussians: radius of the means (None: 1, App. I.1)
+    data_std: float | None = None      #: mixtures: per-coordinate std (None: the task's)
+    init: str = "default"              #: models.INITS: "default" (PyTorch) or "normal-0.02"
+    preset: str | None = None          #: the gans.presets name this config came from (echoed)
 
     def resolved(self) -> "TrainConfig":
         """A copy with task defaults filled in and every field validated."""
@@ -155,6 +159,8 @@ class TrainConfig:
         c.alpha_g = t.alpha[0] if c.alpha_g is None else c.alpha_g
         c.alpha_d = t.alpha[1] if c.alpha_d is None else c.alpha_d
         c.betas = tuple(t.betas if c.betas is None else c.betas)
+        from .presets import check_mixture_settings
+        check_mixture_settings(c)
         for name in ("iters", "batch_size", "n_dis", "eval_samples", "log_every"):
             if getattr(c, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(c, name)}")
@@ -204,7 +210,8 @@ def select_device(name: str) -> torch.device:
 def load_task_data(cfg: TrainConfig):
     """``(mixture or None, images or None, labels or None, data_shape)``."""
     if cfg.task in MIXTURES:
-        mix = MIXTURES[cfg.task]()
+        from .presets import mixture_of
+        mix = mixture_of(cfg)
         return mix, None, None, (mix.dim,)
     size = 32 if cfg.model in ("dcgan", "resnet") else None
     if cfg.task == "digits":
@@ -326,6 +333,7 @@ class _Run:
         torch.set_default_dtype(torch.float32)  # is, so the same seed gives the same run
         try:
             G, D, self.z_dim = build_models(cfg.model, shape, cfg.z_dim, cfg.width)
+            init_weights(G, cfg.init), init_weights(D, cfg.init)
         finally:
             torch.set_default_dtype(default)
         # float32 whatever torch's default dtype is (the data are float32)
@@ -338,7 +346,9 @@ class _Run:
             self._go_data_parallel()
         self.dis_opt = None
         if cfg.n_dis > 1 and not hasattr(self.opt, "step_player"):
-            self.dis_opt = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
+            from .presets import player_betas
+            self.dis_opt = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d,
+                                            betas=player_betas(cfg.betas)[1])
         self.loss = get_loss(cfg.loss, **({"lam": cfg.gp_weight} if cfg.loss == "wgan-gp" else {}))
         if self.mixture is not None:
             self.sampler = gdata.MixtureSampler(self.mixture, cfg.batch_size, cfg.seed + 1)
@@ -492,7 +502,7 @@ def _world():
 _NOT_IN_KEY = ("iters", "out", "progress", "checkpoint_every", "eval_every", "eval_samples",
                "log_every", "device", "data_dir", "fid_features", "inception_weights",
                "classifier_cache", "nproc", "on_nonfinite", "rollback_lr_factor",
-               "max_rollbacks")
+               "max_rollbacks", "preset")
 
 
 def _config_key(cfg: TrainConfig) -> dict:
@@ -629,6 +639,8 @@ def _train_here(cfg: TrainConfig, resume: bool) -> TrainResult:
                if done_here > 0 else None,
                "wall_seconds": round(wall, 3), "diverged_at": diverged_at, "loss_g": run.last["x"], "loss_d": run.last["y"],
                **final}
+    from .presets import resolved_settings
+    summary["config"] = resolved_settings(cfg, run.mixture, run.z_dim)
     if out is not None and writer:
         out.mkdir(parents=True, exist_ok=True)
         write_csv(run.history, out / "metrics.csv")
