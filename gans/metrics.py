@@ -55,10 +55,12 @@ def mixture_metrics(samples: torch.Tensor, means: torch.Tensor, std: float,
 
 
 def _mean_distance(a: torch.Tensor, b: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
-    """``mean_{i,j} ||a_i - b_j||_2`` over all pairs (float64, in row chunks)."""
+    """``mean_{i,j} ||a_i - b_j||_2`` over all pairs (float64, in row chunks). Distances are
+    formed from differences, not from ``|a|^2 + |b|^2 - 2 a.b`` (whose cancellation puts
+    ``sqrt(eps)`` where a distance is 0)."""
     total = torch.zeros((), dtype=torch.float64)
     for i in range(0, a.shape[0], chunk):
-        total += torch.cdist(a[i:i + chunk], b).sum()
+        total += torch.cdist(a[i:i + chunk], b, compute_mode="donot_use_mm_for_euclid_dist").sum()
     return total / (a.shape[0] * b.shape[0])
 
 
