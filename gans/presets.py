@@ -66,7 +66,7 @@ PRESETS = {
 def config(name: str, **overrides):
     """The :class:`~gans.train.TrainConfig` of preset ``name`` with ``overrides`` (any
     TrainConfig field) applied on top; ``hyper`` merges with the preset's entries."""
-    from .train import TrainConfig
+    from .config import TrainConfig
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
     p = PRESETS[name]
@@ -86,21 +86,15 @@ def config(name: str, **overrides):
 # --------------------------------------------------------------- data and optimizer settings
 def mixture_of(cfg):
     """The task's :class:`~gans.data.GaussianMixture` with ``cfg.data_radius`` /
-    ``cfg.data_std`` applied."""
-    from .train import MIXTURES
-    kw = {} if cfg.data_std is None else {"std": cfg.data_std}
-    if cfg.data_radius is not None:
-        kw["radius"] = cfg.data_radius
-    if cfg.task == "mog1d" or cfg.task == "grid":
-        base = MIXTURES[cfg.task]()
-        return base if cfg.data_std is None else type(base)(base.means, float(cfg.data_std), base.name)
-    return MIXTURES[cfg.task](**kw)
+    ``cfg.data_std`` applied (what training draws from; :mod:`gans.tasks`)."""
+    from .tasks import load_task_data
+    return load_task_data(cfg)[0]
 
 
 def check_mixture_settings(cfg) -> None:
     """``data_radius`` only for 8gaussians, ``data_std`` only for mixtures; both positive."""
     from .models import INITS
-    from .train import MIXTURES
+    from .tasks import MIXTURES
     for name in ("data_radius", "data_std"):
         v = getattr(cfg, name)
         if v is not None and not (v > 0 and math.isfinite(v)):
@@ -128,7 +122,7 @@ def player_betas(betas) -> tuple:
 
 
 def _takes(cfg, name: str) -> bool:
-    from .train import OPTIMIZERS
+    from .optimizer_factory import OPTIMIZERS
     entry = OPTIMIZERS[cfg.optimizer]
     if cfg.optimizer == "derived":
         return False
@@ -144,7 +138,7 @@ def resolved_settings(cfg, mixture=None, z_dim=None) -> dict:
     """What a run actually used: preset, model, data (radius and std of a mixture) and each
     player's lr, betas and alpha (``None`` where the optimizer takes no such setting)."""
     from .models import MODELS
-    from .train import OPTIMIZER_DEFAULTS
+    from .optimizer_factory import OPTIMIZER_DEFAULTS
     betas = player_betas(cfg.betas) if _takes(cfg, "betas") else (None, None)
     alpha = (cfg.alpha_g, cfg.alpha_d) if _takes(cfg, "alpha") else (None, None)
     lr = (cfg.lr_g, cfg.lr_d) if cfg.optimizer != "derived" else (None, None)

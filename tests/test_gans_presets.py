@@ -149,3 +149,48 @@ def test_a_run_echoes_its_resolved_configuration(tmp_path):
     assert [h["iter"] for h in res.history if "energy_distance" in h] == [2, 3]
     adam = train(presets.config("lead-code", optimizer="adam", **TINY)).summary["config"]
     assert adam["players"]["generator"] == {"lr": 3e-4, "betas": [0.5, 0.9], "alpha": None}
+
+
+# ------------------------------------------------------------------------------ CLI
+def _cli_json(capsys, *argv):
+    from gamemech.cli import main
+    assert main(["train", "--task", "8gaussians", "--width", "8", "--batch-size", "16",
+                 "--eval-samples", "200", "--no-progress", "--json", "--device", "cpu", *argv]) == 0
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_cli_preset_echoes_and_flags_override(tmp_path, capsys):
+    s = _cli_json(capsys, "--preset", "lead-code", "--iters", "2", "--out", str(tmp_path))
+    c = s["config"]
+    assert (c["preset"], c["width"], c["batch_size"], c["iters"], c["init"], c["loss"]) == \
+        ("lead-code", 8, 16, 2, "normal-0.02", "non-saturating")
+    assert c["data"]["radius"] == pytest.approx(2 / 1.414) and c["data"]["std"] == pytest.approx(0.05 / 1.414)
+    assert json.loads((tmp_path / "metrics.json").read_text())["config"] == c
+    s = _cli_json(capsys, "--preset", "lead-code", "--iters", "1", "--lr-g", "1e-3", "--beta1", "0.3",
+                  "--alpha-d", "0.1", "--data-std", "0.2")
+    p = s["config"]["players"]
+    assert p["generator"] == {"lr": 1e-3, "betas": [0.3, 0.9], "alpha": 0.6}
+    assert p["discriminator"] == {"lr": 3e-4, "betas": [0.3, 0.9], "alpha": 0.1}
+    assert s["config"]["data"]["std"] == 0.2
+    s = _cli_json(capsys, "--preset", "lead-code", "--iters", "1", "--beta2", "0.99")
+    assert [s["config"]["players"][k]["betas"] for k in ("generator", "discriminator")] == \
+        [[0.5, 0.99], [0.55, 0.99]]
+    s = _cli_json(capsys, "--iters", "1", "--init", "normal-0.02", "--data-radius", "2")
+    assert s["config"]["preset"] is None and s["config"]["init"] == "normal-0.02"
+    assert s["config"]["data"]["radius"] == pytest.approx(2.0) and s["config"]["batch_size"] == 16
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--task", "8gaussians"], "--iters is required"),
+    (["--task", "digits", "--preset", "lead-code"], "is for task '8gaussians'"),
+    (["--task", "grid", "--iters", "1", "--data-radius", "2"], "data_radius applies to task 8gaussians"),
+    (["--task", "8gaussians", "--preset", "lead-cod"], "invalid choice"),
+])
+def test_cli_preset_errors(argv, message, capsys, tmp_path):
+    from gamemech.cli import main
+    try:
+        code = main(["train", *argv, "--out", str(tmp_path / "o")])
+    except SystemExit as e:          # argparse's own errors
+        code = e.code
+    assert code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
