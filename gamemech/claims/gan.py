@@ -12,8 +12,9 @@ APPH_RUNS = Path(__file__).resolve().parents[2] / "docs" / "results" / "appH" / 
 APPH_COMMAND = "python examples/gan_appH.py --out docs/results/appH --widths 256 512 --seeds 10"
 
 
-def recorded_appH_runs(path: Path = APPH_RUNS) -> list:
+def recorded_appH_runs(path: Path | None = None) -> list:
     """The finished lead-code runs of ``examples/gan_appH.py`` (empty when none)."""
+    path = APPH_RUNS if path is None else path
     if not path.is_file():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -31,7 +32,7 @@ def check_appH(quick: bool) -> ClaimResult:
                            "full run (`gamemech claims --only lead-appH`)", {"quick": True})
     runs = recorded_appH_runs()
     if not runs:
-        return ClaimResult(UNCHECKABLE, f"no recorded runs in {APPH_RUNS}",
+        return ClaimResult(UNCHECKABLE, "no recorded runs in docs/results/appH/runs.jsonl",
                            f"run `{APPH_COMMAND}` first (hours on a CPU)", {})
     from scipy.stats import mannwhitneyu
     widths = sorted({r["width"] for r in runs})
