@@ -98,18 +98,17 @@ def summarize(runs: list, group: str, metrics: dict, reference: str) -> list:
 
 
 def markdown_table(rows: list, group: str, metrics: dict, reference: str) -> str:
-    """The rows of :func:`summarize` as a markdown table."""
-    head = [group, "runs"] + [f"{label}: mean [95% CI]" for label in metrics.values()] + \
-           [f"p vs {reference} ({label})" for label in metrics.values()]
+    """The rows of :func:`summarize` as a markdown table: per metric ``mean [95% CI]`` and
+    the Mann-Whitney p-value against ``reference``."""
+    head = [group, "runs"] + list(metrics.values())
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         cells = [str(row[group]), str(row["n"])]
         for m in metrics:
             s = row["metrics"][m]
             miss = f" ({row['n'] - s['n']} missing)" if s["n"] < row["n"] else ""
-            cells.append(f"{s['mean']:.3g} [{s['lo']:.3g}, {s['hi']:.3g}]{miss}")
-        for m in metrics:
-            p = row["metrics"][m]["p_vs_ref"]
-            cells.append("--" if np.isnan(p) and row[group] == reference else f"{p:.3g}")
+            p = "" if row[group] == reference else f"; p = {s['p_vs_ref']:.2g}"
+            cells.append(f"{s['mean']:.3g} [{s['lo']:.3g}, {s['hi']:.3g}]{p}{miss}")
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines) + (f"\n\nEach cell: mean [95% percentile-bootstrap interval of the mean]; "
+                               f"p: two-sided Mann-Whitney U test against {reference}.")

@@ -29,7 +29,8 @@ import torch
 from _gan_experiments import machine, markdown_table, run_queue, summarize, load_runs
 
 METRICS = {"modes_covered": "modes (of 8)", "hq_fraction": "high-quality fraction",
-           "energy_distance": "energy distance"}
+           "energy_distance": "energy distance",
+           "energy_best": "lowest energy distance along training"}
 REFERENCE = "lead-adam"
 N_SAMPLES = 1000
 
@@ -43,7 +44,8 @@ def run_one(job: dict, out: Path, iters: int, eval_every: int) -> dict:
     s = res.summary
     G = res.G.eval()
     with torch.no_grad():
-        z = torch.randn(N_SAMPLES, s["config"]["z_dim"], generator=torch.Generator().manual_seed(1234))
+        z = torch.randn(N_SAMPLES, s["config"]["z_dim"], generator=torch.Generator().manual_seed(1234),
+                        dtype=torch.float32)
         fake = G(z).numpy().astype(np.float32)
     (out / "samples").mkdir(parents=True, exist_ok=True)
     np.save(out / "samples" / f"w{job['width']}_{job['optimizer']}_s{job['seed']}.npy", fake)
@@ -102,8 +104,36 @@ def sample_grid(runs: list, width: int, out: Path, optimizers, max_seeds: int = 
     return path
 
 
+def energy_curves(runs: list, width: int, out: Path, optimizers) -> Path:
+    """Energy distance against iteration, one thin line per seed, one panel per optimizer."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from gamemech.cli.common import save_figure
+    fig, axes = plt.subplots(1, len(optimizers), sharey=True, squeeze=False,
+                             figsize=(3.2 * len(optimizers), 2.8))
+    for ax, opt in zip(axes[0], optimizers):
+        for r in runs:
+            if r["width"] == width and r["optimizer"] == opt and r["energy_curve"]:
+                it, e = zip(*r["energy_curve"])
+                ax.plot(it, e, lw=1, label=f"s{r['seed']}")
+        ax.set_yscale("log")
+        ax.set_title(opt, fontsize=9)
+        ax.set_xlabel("iteration", fontsize=8)
+        ax.legend(fontsize=6)
+    axes[0][0].set_ylabel("energy distance to real", fontsize=8)
+    fig.suptitle(f"8-Gaussians, lead-code preset, width {width}", fontsize=8)
+    fig.tight_layout()
+    path = out / f"energy_w{width}.png"
+    save_figure(fig, path)
+    return path
+
+
 def report(out: Path, optimizers, command: str) -> str:
     runs = load_runs(out / "runs.jsonl")
+    for r in runs:   # the best point of the logged curve (every --eval-every iterations)
+        vals = [e for _, e in r.get("energy_curve") or [] if e is not None]
+        r["energy_best"] = min(vals) if vals else None
     floor = real_floor()
     parts = [f"Command: `{command}`  ", f"Machine: {machine()}  ",
              f"Energy distance between two independent real samples of {floor['n']} "
@@ -121,6 +151,7 @@ def report(out: Path, optimizers, command: str) -> str:
             parts += [f"Diverged: {', '.join(diverged)}", ""]
         summary["widths"][width] = rows
         sample_grid(runs, width, out, optimizers)
+        energy_curves(runs, width, out, optimizers)
     text = "\n".join(parts)
     (out / "table.md").write_text(text + "\n")
     (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")

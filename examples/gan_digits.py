@@ -41,7 +41,8 @@ def run_one(job: dict, out: Path, a) -> dict:
     s = res.summary
     G = res.G.eval()
     with torch.no_grad():
-        z = torch.randn(64, s["config"]["z_dim"], generator=torch.Generator().manual_seed(1234))
+        z = torch.randn(64, s["config"]["z_dim"], generator=torch.Generator().manual_seed(1234),
+                        dtype=torch.float32)
         imgs = G(z).numpy().astype(np.float16)
     (out / "samples").mkdir(parents=True, exist_ok=True)
     np.save(out / "samples" / f"{job['optimizer']}_s{job['seed']}.npy", imgs)
