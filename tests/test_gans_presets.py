@@ -194,3 +194,14 @@ def test_cli_preset_errors(argv, message, capsys, tmp_path):
         code = e.code
     assert code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_lead_code_trains_on_cuda():
+    """A few lead-code iterations on CUDA: finite losses, metrics computed, device recorded;
+    the first step's losses agree with the CPU's to float32 rounding (same seed, same batch)."""
+    kw = dict(TINY, iters=1, eval_samples=500)
+    gpu = train(presets.config("lead-code", **{**kw, "device": "cuda"})).summary
+    cpu = train(presets.config("lead-code", **kw)).summary
+    assert gpu["device"].startswith("cuda") and math.isfinite(gpu["energy_distance"])
+    assert gpu["loss_d"] == pytest.approx(cpu["loss_d"], rel=1e-4)
