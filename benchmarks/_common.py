@@ -30,12 +30,13 @@ matplotlib.use("Agg")
 
 import torch  # noqa: E402
 
-from gamemech.cli.common import atomic_write_bytes, save_figure  # noqa: E402
+from mechanics.utils.atomic import atomic_write_bytes  # noqa: E402
+from mechanics.utils.figures import save_figure  # noqa: E402
 
 #: where the committed reference results live (regenerate with ``--out benchmarks/results``)
 REFERENCE_OUT = Path(__file__).resolve().parent / "results"
 #: how long each full run took on the development machine (benchmarks/README.md)
-FULL_RUN = {"simulation_throughput": "about 5 min", "cost_per_iteration": "about 14 min",
+FULL_RUN = {"simulation_throughput": "about 10 min", "cost_per_iteration": "about 14 min",
             "derivative_passes": "about 30 s", "derived_vs_handwritten": "about 30 s",
             "iterations_to_converge": "about 5 min"}
 

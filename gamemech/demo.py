@@ -25,7 +25,8 @@ def run_demo(out, mu: float = 0.5, t_end: float = 40.0, backends=("scipy", "torc
     """Simulate every force set with every backend; write PNGs and ``summary.json``.
     ``log(text)``, when given, hears one line per simulation and per file written."""
     log = log or (lambda text: None)
-    from gamemech.cli.common import atomic_write_bytes, save_figure
+    from mechanics.utils.atomic import atomic_write_bytes
+    from mechanics.utils.figures import save_figure
     from gamemech.plots import distance_plot, phase_plane
 
     out = Path(out)

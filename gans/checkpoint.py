@@ -6,6 +6,8 @@ from pathlib import Path
 
 import torch
 
+from mechanics.utils.atomic import atomic_write_bytes
+
 CHECKPOINT = "checkpoint.pt"
 #: the files of a run in its output directory (plus the ``samples_<iter>.png`` of evaluations)
 RUN_FILES = (CHECKPOINT, "metrics.json", "metrics.csv", "samples.png")
@@ -48,8 +50,7 @@ def clear_run(out: Path) -> list:
 
 def write_checkpoint(path: Path, data: bytes) -> None:
     """Write a checkpoint's bytes atomically (temporary file, then rename)."""
-    from gamemech.cli.common import atomic_write_bytes
-    atomic_write_bytes(path, data)
+    atomic_write_bytes(path, data, what="checkpoint")
 
 
 def read_checkpoint(out: Path, device) -> dict:

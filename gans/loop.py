@@ -127,6 +127,8 @@ def train_here(cfg: TrainConfig, resume: bool, overwrite: bool = False) -> Train
                "diverged_at": None if diverged is None else diverged[0],
                "diverged_reason": None if diverged is None else " ".join(diverged[1].split()),
                "loss_g": run.last["x"], "loss_d": run.last["y"], **final}
+    from .presets import resolved_settings
+    summary["config"] = resolved_settings(cfg, run.mixture, run.z_dim)
     if out is not None and writer:
         summary["files"] = _write_files(run, evaluator, out, summary, say)
     return TrainResult(cfg, run.G, run.D, run.G_ema, summary, run.history)

@@ -23,7 +23,7 @@ def available_bytes(device: torch.device) -> int | None:
     """Free memory of ``device`` (CUDA: ``mem_get_info``; CPU: MemAvailable), or None."""
     if device.type == "cuda":
         return int(torch.cuda.mem_get_info(device)[0])
-    from gamemech.cli.common import available_memory
+    from mechanics.utils.memory import available_memory
     return available_memory()
 
 
