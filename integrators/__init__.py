@@ -9,6 +9,13 @@
 - :func:`spectrum`, :func:`step_jacobian`, :data:`METHODS`: eigenvalues of optimizers'
   step maps (Thm. 2); :func:`tune`: minimise the spectral radius.
 """
+__distribution__ = "game-mechanics"   # the marker mechanics.utils.names looks for
+
+import mechanics as _base  # checks the top-level names (docs/ARCHITECTURE.md, "Names")
+if getattr(_base, "__distribution__", None) != "game-mechanics":
+    raise ImportError(f"'mechanics' at {getattr(_base, '__file__', None)} is another "
+                      "distribution's package; see 'Names' in docs/ARCHITECTURE.md")
+
 from .derive import DerivedRule, derive
 from .discrete import iterate, rule_step
 from .rule import UpdateRule
