@@ -1,6 +1,6 @@
 """integrators: continuous-time simulation of game dynamics and its discretizations.
 
-- :func:`simulate` (scipy.integrate.solve_ivp or torchdiffeq.odeint backends).
+- :func:`simulate` (scipy.integrate.solve_ivp, torchdiffeq.odeint or torchode backends).
 - :class:`Trajectory`: the result, with numpy/torch access and ``.npz`` save/load.
 - :class:`Scheme`, :data:`SCHEMES`: implicit-explicit discretizations (Prop. 1, eq. 32).
 - :func:`derive`: the two-step rule of a scheme, symbolically (sympy), as a
@@ -22,11 +22,12 @@ from .rule import UpdateRule
 from .schemes import SCHEMES, Scheme, get_scheme
 from .spectral import (METHODS, Method, Spectrum, lead_formula_eigenvalues, register_method,
                        spectrum, step_jacobian)
-from .simulate import (BACKENDS, SCIPY_METHODS, TORCHDIFFEQ_METHODS, simulate)
+from .simulate import (BACKENDS, SCIPY_METHODS, TORCHDIFFEQ_METHODS, TORCHODE_METHODS, simulate)
 from .trajectory import Trajectory
 from .tuning import TuningResult, tune
 
 __all__ = ["simulate", "Trajectory", "BACKENDS", "SCIPY_METHODS", "TORCHDIFFEQ_METHODS",
+           "TORCHODE_METHODS",
            "UpdateRule", "Scheme", "SCHEMES", "get_scheme", "derive", "DerivedRule",
            "iterate", "rule_step", "spectrum", "step_jacobian", "Spectrum", "METHODS", "Method",
            "register_method", "lead_formula_eigenvalues", "tune", "TuningResult"]
