@@ -509,8 +509,8 @@ class GameOptimizer(torch.optim.Optimizer):
         if not isinstance(state, dict):
             bad(f"'state' is {type(state).__name__}, not a dict")
         if game.get("class") != type(self).__name__:
-            raise ValueError(f"state dict was saved by {game.get('class')}, "
-                             f"not {type(self).__name__}")
+            saved_by = game["class"] if game["class"].isidentifier() else brief(game["class"])
+            raise ValueError(f"state dict was saved by {saved_by}, not {type(self).__name__}")
         for k, v in game["options"].items():
             if isinstance(v, torch.Tensor) or self.options.get(k, _MISSING) != v:
                 raise ValueError(f"state dict was saved with {brief(k)}={brief(v)}, this "
