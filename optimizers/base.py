@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
+import torch.autograd.forward_ad as fwAD
 
 from .autodiff import (MIXED_MODES, PLAYERS, Evaluation, GameClosure,
                        NonFiniteError, reducing)
@@ -39,6 +40,22 @@ SCHEDULER_KEYS = ("initial_lr", "max_lr", "min_lr", "max_momentum", "base_moment
 _GROUP_KEYS = ("params", "player", "param_names") + SCHEDULER_KEYS
 
 _MISSING = object()
+
+
+class _DifferentiableClosure(GameClosure):
+    """A :class:`GameClosure` whose losses must require grad: a Python number or a detached
+    tensor cannot be differentiated, and the step would silently change nothing."""
+
+    def __call__(self, player=None):
+        losses = super().__call__(player)
+        if all(bool(torch.isfinite(v.detach())) for v in losses.values()):  # (else: NonFiniteError)
+            for name, v in losses.items():
+                if not (v.requires_grad or fwAD.unpack_dual(v).tangent is not None):
+                    raise ValueError(  # (a tangent: a player substituted, detached, as dual)
+                        f"{self.owner}: loss_{name} does not require grad (a Python number, or a "
+                        f"tensor computed under torch.no_grad() or detached, e.g. by .item()); "
+                        f"return the loss as computed from the parameters")
+        return losses
 
 
 # ------------------------------------------------------------------ validation
@@ -439,7 +456,7 @@ class GameOptimizer(torch.optim.Optimizer):
         loss the method never needed with a per-player closure).
         """
         closure = closure if isinstance(closure, GameClosure) else \
-            GameClosure(closure, owner=type(self).__name__)
+            _DifferentiableClosure(closure, owner=type(self).__name__)
         self._tx = []
         self._grads_set = set()
         try:
