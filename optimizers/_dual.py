@@ -18,6 +18,7 @@ also
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Dict
 
 import torch
@@ -26,14 +27,34 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode, resolve_name
 
 
+#: the forward-AD level opened by :func:`dual_level` (-1: none)
+_level = -1
+
+
+@contextlib.contextmanager
+def dual_level():
+    """``torch.autograd.forward_ad.dual_level()``, remembering the level it opened (for
+    :func:`split_dual`)."""
+    global _level
+    with fwAD.dual_level() as level:
+        outer, _level = _level, level
+        try:
+            yield level
+        finally:
+            _level = outer
+
+
 def split_dual(t):
-    """``(primal, tangent)`` of a tensor at the current dual level (``tangent`` is ``None``
-    for a plain tensor, and for anything that is not a tensor).
-    ``torch._unpack_dual`` directly: ``fwAD.unpack_dual``'s wrapper costs 3x as much, and
-    this runs for every torch call of a closure under reverse-over-forward."""
-    level = fwAD._current_level
-    if isinstance(t, torch.Tensor) and level >= 0:
-        return torch._unpack_dual(t, level)
+    """``(primal, tangent)`` of a tensor at the level of :func:`dual_level` (``tangent``
+    is ``None`` for a plain tensor, and for anything that is not a tensor).
+
+    ``torch._unpack_dual`` directly, one of the two private torch calls of this package
+    (both here, both checked by ``tests/test_dual.py::test_private_torch_canary``): the
+    public ``fwAD.unpack_dual`` computes the same pair through a namedtuple wrapper that
+    costs 3x as much, and this runs for every torch call of a closure under
+    reverse-over-forward."""
+    if _level >= 0 and isinstance(t, torch.Tensor):
+        return torch._unpack_dual(t, _level)
     return t, None
 
 
@@ -194,12 +215,23 @@ class Substitute(TorchFunctionMode):
     for an operation outside :data:`REVERSE_SAFE` (or a norm other than the 2-norm) that
     returns a dual tensor, for a dual tensor made by a custom ``autograd.Function``, and
     for any dual result computed under ``torch.no_grad`` (forward mode ignores it, reverse
-    mode does not: the two would disagree)."""
+    mode does not: the two would disagree).
+
+    ``undo=True`` (an attempt that may be refused and then redone another way): every
+    plain tensor an operation is about to write in place (``add_``, ``out=``; a module
+    buffer such as BatchNorm's ``num_batches_tracked``) and every running statistic a
+    normalisation is about to update is copied first; :meth:`undo` writes the copies
+    back, so a refused attempt leaves the closure's tensors as it found them.
+
+    In forward mode (``reverse_over_forward=False``) ``F.mse_loss`` on dual arguments is
+    computed by its formula (:func:`_mse_loss`): torch 2.13's reverse pass through its
+    forward-AD formula raises "ZeroTensors are immutable"."""
 
     def __init__(self, table: Dict[int, torch.Tensor], reverse_over_forward: bool = False,
-                 originals=()):
+                 originals=(), undo: bool = False):
         super().__init__()
         self.table, self.reverse_over_forward = table, reverse_over_forward
+        self._undo = [] if undo else None       # (tensor, its values before a write)
         #: storages of the replaced tensors: a plain tensor on one of them is a view or
         #: ``.data`` of a replaced tensor made outside the closure (it keeps no tangent)
         self._storages: Dict[int, list] = {}
@@ -225,7 +257,13 @@ class Substitute(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         args = tuple([self._sub(a) for a in args])
         kwargs = {k: self._sub(v) for k, v in kwargs.items()} if kwargs else {}
+        if self._undo is not None:
+            self._log_writes(func, args, kwargs)
         if not self.reverse_over_forward:
+            if func is F.mse_loss and any(_is_dual(t) for t in _tensors(args, kwargs)):
+                out = _mse_loss(*args, **kwargs)
+                if out is not NotImplemented:
+                    return out
             return func(*args, **kwargs)
         if (func in _REFUSE_EARLY or _writes(func, kwargs)) and \
                 any(_is_dual(t) for t in _tensors(args, kwargs)):
@@ -236,6 +274,24 @@ class Substitute(TorchFunctionMode):
         if _is_dual(out):
             self._check(func, args, kwargs)
         return out
+
+    def _log_writes(self, func, args, kwargs) -> None:
+        """Copy the plain tensors ``func`` is about to write (see the class docstring)."""
+        targets = [a for k, a in _RUNNING_STATS.get(func, ())
+                   for a in ([args[k]] if len(args) > k else [kwargs.get(a)])]
+        if _writes(func, kwargs):
+            targets.append(kwargs.get("out", args[0] if args else None))
+        for t in targets:
+            if isinstance(t, torch.Tensor) and t.grad_fn is None and not _is_dual(t):
+                with torch.no_grad():
+                    self._undo.append((t, t.detach().clone()))
+
+    def undo(self) -> None:
+        """Write back what :meth:`_log_writes` copied (latest first); call outside the mode."""
+        with torch.no_grad():
+            for t, saved in reversed(self._undo or ()):
+                t.copy_(saved)
+        self._undo = [] if self._undo is not None else None
 
     def _allowed(self, func, args, kwargs) -> bool:
         """Is ``func`` (a listed op; a norm only for p = 2) allowed? Cached per op."""
@@ -273,6 +329,22 @@ class Substitute(TorchFunctionMode):
                                  "no_grad, reverse mode does not")
         if not self._allowed(func, args, kwargs):
             raise NotReverseSafe(_name(func))
+
+
+#: normalisations that update running statistics in place: (argument position, name)
+_RUNNING_STATS = {F.batch_norm: ((1, "running_mean"), (2, "running_var")),
+                  F.instance_norm: ((1, "running_mean"), (2, "running_var"))}
+
+
+def _mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """``F.mse_loss`` by its formula, ``mean / sum / none`` of ``(input - target)^2``
+    (``NotImplemented`` for the deprecated arguments and ``weight``)."""
+    if size_average is not None or reduce is not None or weight is not None \
+            or reduction not in ("mean", "sum", "none"):
+        return NotImplemented
+    d = input - target
+    sq = d * d
+    return sq.mean() if reduction == "mean" else sq.sum() if reduction == "sum" else sq
 
 
 _NAMES: Dict[object, str] = {}
