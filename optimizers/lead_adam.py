@@ -122,6 +122,21 @@ class LEADAdam(GameOptimizer):
                 and self.options["mixed_source"] == "own" and self.reducer is None
                 and not self._auto_fallback)
 
+    @property
+    def mixed_mode_choice(self):
+        """``{player: mode}``: how each player's direction is computed now; under
+        ``"auto"`` the measured choice (``None`` while still measuring,
+        ``"double_backward"`` after a fallback or where there is nothing to choose)."""
+        out = {}
+        for i in PLAYERS:
+            if self.mixed_mode != "auto":
+                out[i] = self.mixed_mode
+            elif self._calibrated(i):
+                out[i] = self._calibration.choice[i]
+            else:
+                out[i] = "double_backward"
+        return out
+
     def _timed_direction(self, closure, i):
         """``_direction`` at a fresh evaluation; under calibration (``"auto"``) in the
         mode :class:`~optimizers.auto_mode.ModeCalibration` asks for, timed."""

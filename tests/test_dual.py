@@ -591,3 +591,60 @@ def test_auto_stays_with_double_backward_under_data_parallel(monkeypatch):
                              second_order=True, reducer=list)
     out = ev.grad_plus_mixed("x", [torch.zeros_like(p) for p in py], 0.3)
     assert not calls and len(out) == len(px)
+
+
+def test_private_torch_canary():
+    """The package's only private torch APIs, both used in optimizers/_dual.py alone,
+    still behave as that module relies on. A failure here after a torch upgrade names
+    the call to replace: ``torch._unpack_dual`` (by the public, slower
+    ``fwAD.unpack_dual`` in ``split_dual``) or ``torch.autograd.function.
+    BackwardCFunction`` (the class of a custom ``autograd.Function``'s graph node, in
+    ``custom_function`` and ``Substitute._check``)."""
+    version = torch.__version__
+    assert callable(getattr(torch, "_unpack_dual", None)), \
+        f"torch {version} has no torch._unpack_dual: replace it in optimizers/_dual.split_dual"
+    x, t = torch.randn(3, dtype=DT), torch.randn(3, dtype=DT)
+    with dual_level() as level:
+        d = fwAD.make_dual(x, t)
+        primal, tangent = torch._unpack_dual(d, level)
+        public = fwAD.unpack_dual(d)
+        assert torch.equal(primal, public.primal) and torch.equal(tangent, public.tangent), \
+            f"torch {version}: torch._unpack_dual disagrees with fwAD.unpack_dual"
+        assert torch._unpack_dual(x, level)[1] is None, \
+            f"torch {version}: torch._unpack_dual gives a plain tensor a tangent"
+    cls = getattr(torch.autograd.function, "BackwardCFunction", None)
+    assert isinstance(cls, type), \
+        f"torch {version} has no torch.autograd.function.BackwardCFunction (optimizers/_dual.py)"
+
+    class Twice(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return 2 * a
+
+        @staticmethod
+        def backward(ctx, g):
+            return 2 * g
+    a = torch.randn(3, dtype=DT, requires_grad=True)
+    assert isinstance(Twice.apply(a).grad_fn, cls), \
+        f"torch {version}: a custom Function's node is no longer a BackwardCFunction"
+    assert not isinstance((2 * a).grad_fn, cls), \
+        f"torch {version}: a built-in op's node is a BackwardCFunction"
+
+
+def test_optimizers_use_no_other_private_torch_call():
+    """Outside optimizers/_dual.py (canary above), no ``torch._x`` call but the ``_foreach``
+    family (the formulas torch.optim's foreach Adam itself runs; issue 17)."""
+    import pathlib
+    import re
+    root = pathlib.Path(__file__).resolve().parent.parent / "optimizers"
+    found = {}
+    for path in sorted(root.glob("*.py")):
+        if path.name == "_dual.py":
+            continue
+        text = path.read_text()
+        hits = set(re.findall(r"torch\._[A-Za-z]\w*", text)) | set(
+            re.findall(r"fwAD\._\w+", text))
+        hits = {h for h in hits if not h.startswith("torch._foreach_")}
+        if hits:
+            found[path.name] = sorted(hits)
+    assert not found, found
