@@ -19,7 +19,7 @@ also
 from __future__ import annotations
 
 import contextlib
-from typing import Dict
+from typing import Dict, NamedTuple
 
 import torch
 import torch.autograd.forward_ad as fwAD
@@ -64,10 +64,11 @@ _AFFINE = {F.linear: 0, F.conv1d: 1, F.conv2d: 2, F.conv3d: 3,
 _AFFINE_ARGS = ("input", "weight", "bias")
 
 
-def affine_jvp(func, args, kwargs):
+def affine_jvp(func, args, kwargs, split=split_dual):
     """``func(x, W, b, ...)`` on dual arguments by the bilinear rule: primal
     ``f(x, W, b)``, tangent ``f(x', W) + f(x, W', b')`` (terms with a missing tangent
-    skipped). Returns ``NotImplemented`` when no argument is dual."""
+    skipped). Returns ``NotImplemented`` when no argument is dual. ``split``: a tensor's
+    ``(primal, tangent)`` (:func:`split_dual`, or a caching version of it)."""
     args, kwargs = list(args), dict(kwargs)
     while len(args) < 3 and _AFFINE_ARGS[len(args)] in kwargs:
         args.append(kwargs.pop(_AFFINE_ARGS[len(args)]))
@@ -75,7 +76,7 @@ def affine_jvp(func, args, kwargs):
         return NotImplemented
     if len(args) == 2:
         args.append(None)
-    (xp, xt), (wp, wt), (bp, bt) = (split_dual(a) for a in args[:3])
+    (xp, xt), (wp, wt), (bp, bt) = (split(a) for a in args[:3])
     if xt is None and wt is None and bt is None:
         return NotImplemented
     rest = args[3:]
@@ -232,6 +233,8 @@ class Substitute(TorchFunctionMode):
         super().__init__()
         self.table, self.reverse_over_forward = table, reverse_over_forward
         self._undo = [] if undo else None       # (tensor, its values before a write)
+        self._stand_ins = {id(t) for t in table.values()}
+        self._parts: Dict[int, tuple] = {}      # stand-in -> (primal, tangent), cached
         #: storages of the replaced tensors: a plain tensor on one of them is a view or
         #: ``.data`` of a replaced tensor made outside the closure (it keeps no tangent)
         self._storages: Dict[int, list] = {}
@@ -257,29 +260,41 @@ class Substitute(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         args = tuple([self._sub(a) for a in args])
         kwargs = {k: self._sub(v) for k, v in kwargs.items()} if kwargs else {}
-        if self._undo is not None:
-            self._log_writes(func, args, kwargs)
+        info = _info(func)
+        writes = info.writes or "out" in kwargs
+        if self._undo is not None and (writes or info.stats):
+            self._log_writes(info, writes, args, kwargs)
         if not self.reverse_over_forward:
             if func is F.mse_loss and any(_is_dual(t) for t in _tensors(args, kwargs)):
                 out = _mse_loss(*args, **kwargs)
                 if out is not NotImplemented:
                     return out
             return func(*args, **kwargs)
-        if (func in _REFUSE_EARLY or _writes(func, kwargs)) and \
-                any(_is_dual(t) for t in _tensors(args, kwargs)):
+        if (info.early or writes) and any(_is_dual(t) for t in _tensors(args, kwargs)):
             self._check_early(func, args, kwargs)   # before it runs: no buffer written, no draw
-        out = affine_jvp(func, args, kwargs) if func in _AFFINE else NotImplemented
-        if out is NotImplemented:
-            out = func(*args, **kwargs)
+        out = affine_jvp(func, args, kwargs, self._split) if info.affine else NotImplemented
+        if out is not NotImplemented:      # dual by construction
+            self._check(func, args, kwargs)
+            return out
+        out = func(*args, **kwargs)
         if _is_dual(out):
             self._check(func, args, kwargs)
         return out
 
-    def _log_writes(self, func, args, kwargs) -> None:
+    def _split(self, a):
+        """:func:`split_dual`, computed once per stand-in (the parameters' dual
+        stand-ins are split by every affine layer that uses them)."""
+        if id(a) not in self._stand_ins:
+            return split_dual(a)
+        parts = self._parts.get(id(a))
+        if parts is None:
+            parts = self._parts[id(a)] = split_dual(a)
+        return parts
+
+    def _log_writes(self, info, writes, args, kwargs) -> None:
         """Copy the plain tensors ``func`` is about to write (see the class docstring)."""
-        targets = [a for k, a in _RUNNING_STATS.get(func, ())
-                   for a in ([args[k]] if len(args) > k else [kwargs.get(a)])]
-        if _writes(func, kwargs):
+        targets = [args[k] if len(args) > k else kwargs.get(name) for k, name in info.stats]
+        if writes:
             targets.append(kwargs.get("out", args[0] if args else None))
         for t in targets:
             if isinstance(t, torch.Tensor) and t.grad_fn is None and not _is_dual(t):
@@ -345,6 +360,34 @@ def _mse_loss(input, target, size_average=None, reduce=None, reduction="mean", w
     d = input - target
     sq = d * d
     return sq.mean() if reduction == "mean" else sq.sum() if reduction == "sum" else sq
+
+
+class _OpInfo(NamedTuple):
+    """What :class:`Substitute` needs to know of an op before it runs (cached per op)."""
+
+    writes: bool       # writes into its first argument (in-place method or operator)
+    early: bool        # in _REFUSE_EARLY
+    affine: bool       # in _AFFINE
+    stats: tuple       # _RUNNING_STATS entry
+
+
+_INFO: Dict[object, _OpInfo] = {}
+
+
+def _info(func) -> _OpInfo:
+    try:
+        return _INFO[func]
+    except KeyError:
+        pass
+    except TypeError:        # unhashable
+        return _OpInfo(writes=_writes(func, {}), early=False, affine=False, stats=())
+    info = _INFO[func] = _op_info(func)
+    return info
+
+
+def _op_info(func) -> _OpInfo:
+    return _OpInfo(writes=_writes(func, {}), early=func in _REFUSE_EARLY,
+                   affine=func in _AFFINE, stats=_RUNNING_STATS.get(func, ()))
 
 
 _NAMES: Dict[object, str] = {}

@@ -114,8 +114,10 @@ def _restore(saved, G, D):
 
 @pytest.mark.parametrize("norm, kill_at, fake_clock", [
     (True, 4, False),      # BatchNorm (G and D): auto falls back at step 1
-    (False, 9, False),     # after the calibration (7 steps): its choice is in use
-    (False, 3, True)])     # in the middle of the calibration (fake clock: same choice)
+    (False, 9, True),      # after the calibration (7 steps): its choice is in use
+    (False, 3, True)])     # in the middle of the calibration
+# (fake clock: every block "1 s", a tie, so reverse over forward is chosen in both runs; a
+# real clock picks double backward on this tiny model, and either way the choice is saved)
 def test_lead_adam_auto_kill_and_resume_is_exact(monkeypatch, norm, kill_at, fake_clock):
     """Kill-and-resume (state dicts through torch.save, a fresh optimizer) of LEAD-Adam
     under auto, with fresh data per closure call: the resumed run equals the
