@@ -161,3 +161,15 @@ def test_runs_as_a_script(tmp_path):
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "iterations_to_converge.py"),
                           "--help"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert out.returncode == 0 and "--quick" in out.stdout
+
+
+def test_adam_kernels_quick(tmp_path):
+    """Smoke run of the Adam-kernel comparison (the update's values are tested against
+    an elementwise reference in tests/test_optimizers_core.py)."""
+    from benchmarks import adam_kernels
+    payload = adam_kernels.main(["--quick", "--out", str(tmp_path)])
+    assert [r["kernel"] for r in payload["rows"]] == ["fused", "foreach formulas",
+                                                      "torch.optim.Adam"]
+    assert payload["rows"][0]["ratio_to_fused"] == 1.0
+    assert all(r["ms"] > 0 for r in payload["rows"])
+    assert (tmp_path / "adam_kernels.md").stat().st_size > 0
