@@ -97,21 +97,31 @@ class LEADAdam(GameOptimizer):
             return ev.grad_plus_mixed(i, d, alphas.pop(), source), None
         return ev.grad_and_mixed(i, d, source)
 
-    def _buffers(self, p, st):
-        """Fresh buffers for ``p``'s next state, filled with its present values (``prev``
-        <- theta_t, the moments <- their values); Adam then runs in place on them. They
-        are the state tensors replaced at the last completed step where those fit (same
-        shape, dtype and strides as ``p``, one storage each: :meth:`_step`), so a step
-        allocates nothing."""
-        buf = self._spare.pop(p, None)
-        if not _fits(buf, p):
-            buf = {k: torch.empty_like(p, memory_format=torch.preserve_format) for k in _KEYS}
-        with torch.no_grad():
-            buf["prev"].copy_(p)
+    def _buffers(self, ps, sts):
+        """Fresh buffers for the next state of each parameter in ``ps``, filled with its
+        present values (``prev`` <- theta_t, the moments <- their values); Adam then runs
+        in place on them. They are the state tensors replaced at the last completed step
+        where those fit (same shape, dtype and strides as ``p``, one storage each:
+        :meth:`_step`), so a step allocates nothing. The copies are one ``_foreach_copy_``."""
+        news, dst, src = [], [], []
+        for p, st in zip(ps, sts):
+            buf = self._spare.pop(p, None)
+            if not _fits(buf, p):
+                buf = {k: torch.empty_like(p, memory_format=torch.preserve_format)
+                       for k in _KEYS}
+            news.append(buf)
+            dst.append(buf["prev"])
+            src.append(p.detach())
             for k in ("exp_avg", "exp_avg_sq"):       # a loaded checkpoint may hold numbers
                 v = st[k]
-                buf[k].copy_(v) if isinstance(v, torch.Tensor) else buf[k].fill_(float(v))
-        return buf
+                if isinstance(v, torch.Tensor):
+                    dst.append(buf[k])
+                    src.append(v)
+                else:
+                    buf[k].fill_(float(v))
+        with torch.no_grad():
+            torch._foreach_copy_(dst, src)
+        return news
 
     def _calibrated(self, i) -> bool:
         """Does ``"auto"`` choose player i's mode by measurement? Where the direction is
@@ -161,7 +171,7 @@ class LEADAdam(GameOptimizer):
         ev.release()        # graphs freed; g and m are now this step's to overwrite
         sts = [self.state_of(p, _init) for p in ps]
         old = [dict(st) for st in sts]
-        new = [self._buffers(p, st) for p, st in zip(ps, sts)]
+        new = self._buffers(ps, sts)
 
         def core(grp, P, G, M, N):
             b1, b2 = grp["betas"]
