@@ -189,7 +189,7 @@ def adam_(params: Tensors, grads: Tensors, m: Tensors, v: Tensors, t: int, *, lr
     (``torch.optim.adam.adam(..., fused=True)``, what ``torch.optim.Adam(fused=True)``
     runs) where it applies (:func:`_fusable`; a gradient laid out unlike its parameter
     is first copied into the parameter's layout); else the ``_foreach`` formulas of
-    :func:`scale_by_adam` (about 5x slower on CPU: ``benchmarks`` in docs/BENCHMARKS.md).
+    :func:`scale_by_adam` (several times slower on CPU: ``benchmarks/adam_kernels.py``).
     The two round differently (at the level of an ulp of the update).
     """
     params, grads, m, v = list(params), list(grads), list(m), list(v)
