@@ -179,7 +179,9 @@ def time_method(prob: Problem, method: str, mode: Optional[str], steps: int, dev
     opt = factory(list(prob.G.parameters()), list(prob.D.parameters()), mode, prob.lr)
     closure = prob.closure(loss_name)
     warm = time_call(lambda: opt.step(closure), device)  # lazy state, allocator
-    while None in getattr(opt, "mixed_mode_choice", {}).values():   # auto: until it chooses
+    for _ in range(50):                  # auto: until it has chosen (7 steps)
+        if None not in getattr(opt, "mixed_mode_choice", {}).values():
+            break
         opt.step(closure)
     steps = 1 if warm > slow_seconds else steps
     t = median([time_call(lambda: opt.step(closure), device) for _ in range(steps)])
