@@ -234,6 +234,8 @@ class Substitute(TorchFunctionMode):
         self.table, self.reverse_over_forward = table, reverse_over_forward
         self._undo = [] if undo else None       # (tensor, its values before a write)
         self._stand_ins = {id(t) for t in table.values()}
+        #: an exception left a torch call made under this mode (set by __torch_function__)
+        self.op_failed = False
         self._parts: Dict[int, tuple] = {}      # stand-in -> (primal, tangent), cached
         #: storages of the replaced tensors: a plain tensor on one of them is a view or
         #: ``.data`` of a replaced tensor made outside the closure (it keeps no tangent)
@@ -258,6 +260,15 @@ class Substitute(TorchFunctionMode):
         return a
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
+        try:
+            return self._run(func, args, kwargs)
+        except NotReverseSafe:
+            raise
+        except BaseException:
+            self.op_failed = True     # a torch op failed (not the closure's own code)
+            raise
+
+    def _run(self, func, args, kwargs):
         args = tuple([self._sub(a) for a in args])
         kwargs = {k: self._sub(v) for k, v in kwargs.items()} if kwargs else {}
         info = _info(func)

@@ -253,6 +253,7 @@ class Evaluation:
         self._released = False
         self._rng_before: Dict[Optional[str], tuple] = {}  # closure argument -> RNG state
         self._attempt: Optional[Substitute] = None  # auto's dual attempt in progress
+        self._closure_done = False          # the attempt's closure call has returned
 
     def _call(self, s: str) -> Dict[str, torch.Tensor]:
         """Run the closure for loss ``s`` (the pair closure for any ``s``). The first run
@@ -391,7 +392,9 @@ class Evaluation:
         ``"reverse_over_forward"`` mode always; in ``"auto"`` mode for the summed direction
         in one process (not under data parallelism, where every rank would have to take
         the same fallback), unless the dual evaluation or its reverse pass fails (a
-        :class:`NotReverseSafe` refusal, or an error in PyTorch's forward mode): then the
+        :class:`NotReverseSafe` refusal, or an error in PyTorch's forward mode: raised by a
+        torch call on the dual evaluation, or by the reverse pass; an error the closure's
+        own code raises propagates, as it would by double backward): then the
         closure's in-place writes and the random number state are put back,
         ``on_fallback`` is told, and ``None`` is returned (the caller uses double
         backward, as in the other modes)."""
@@ -401,11 +404,16 @@ class Evaluation:
             return None    # (data parallel: ranks could not agree on a fallback)
         key = i if self.closure.per_player else None
         first = key not in self._rng_before       # (a re-run leaves the RNG as it was)
+        self._closure_done = False
         try:
             return self._dual_terms(i, d_j, alpha, undo=True)
         except (NotImplementedError, RuntimeError) as err:   # NotReverseSafe included
-            if self._attempt is not None:
-                self._attempt.undo()          # the closure's buffers as they were
+            sub = self._attempt
+            if not (isinstance(err, NotReverseSafe) or self._closure_done
+                    or (sub is not None and sub.op_failed)):
+                raise      # the closure's own code failed: as it would by double backward
+            if sub is not None:
+                sub.undo()                    # the closure's buffers as they were
             if first and key in self._rng_before:   # its random draws as they were
                 _set_rng_state(self._rng_before.pop(key))
             self._values.pop(i, None)
@@ -439,6 +447,7 @@ class Evaluation:
                 self._attempt = sub
             with sub:
                 out = self._call(s)
+            self._closure_done = True     # (errors from here on are PyTorch's)
             _check_loss(out[s])
             pair = fwAD.unpack_dual(out[s])
             primal, tangent = pair.primal, pair.tangent
