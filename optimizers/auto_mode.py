@@ -11,27 +11,31 @@ nor a fixed rule picks it well. A :class:`ModeCalibration` decides per player:
    closure this mode cannot take is refused there and double backward is kept);
 2. the next ``2 * rounds`` steps alternate the two modes (double backward first), each
    timed from the closure call to the finished direction;
-3. from then on the mode with the smaller median time is used (ties: reverse over
-   forward).
+3. from then on reverse over forward is used if it was faster by at least
+   :data:`MARGIN` in every one of the ``rounds`` pairs of neighbouring steps, and double
+   backward otherwise.
 
 The samples and the choice are part of the optimizer's checkpoint, so a run resumed
 from a checkpoint keeps the choice of the run that wrote it. The two modes give the same
-update up to rounding (``tests/test_dual.py``); which one a fresh run picks depends on
-timings, so two fresh runs may differ by rounding: pass ``mixed_mode`` explicitly for
-runs that must agree bit for bit.
+update up to rounding (``tests/test_dual.py``). The strict rule keeps the choice stable
+between fresh runs where one mode is clearly faster (small models: double backward;
+wide ones: reverse over forward); near the crossover, or on a machine whose load swings,
+two fresh runs can choose differently and then differ by rounding. Pass ``mixed_mode``
+explicitly for fresh runs that must agree bit for bit.
 """
 from __future__ import annotations
 
-import statistics
 import time
 from typing import Dict, List, Optional
 
 import torch
 
-#: the exact modes ``"auto"`` chooses between, in order of preference on a tie
+#: the exact modes ``"auto"`` chooses between
 CANDIDATES = ("reverse_over_forward", "double_backward")
 #: timed steps per mode and player before the choice
 ROUNDS = 3
+#: reverse over forward must be this much faster (a fraction) in every round to be chosen
+MARGIN = 0.10
 _PLAYERS = ("x", "y")
 
 
@@ -70,7 +74,9 @@ class ModeCalibration:
         s = self.samples[player]
         s[mode].append(float(seconds))
         if all(len(s[m]) >= self.rounds for m in CANDIDATES):
-            self.choice[player] = min(CANDIDATES, key=lambda m: statistics.median(s[m]))
+            rof, db = CANDIDATES
+            faster = all(r <= (1.0 - MARGIN) * d for r, d in zip(s[rof], s[db]))
+            self.choice[player] = rof if faster else db
 
     # ------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:

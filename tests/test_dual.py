@@ -321,20 +321,29 @@ class _FakeWatch:
         return False
 
 
-def test_calibration_schedule_and_choice_by_median():
-    from optimizers.auto_mode import CANDIDATES, ModeCalibration
-    cal = ModeCalibration(rounds=3)
-    seen = []
-    times = {"double_backward": [5.0, 1.0, 6.0], "reverse_over_forward": [2.0, 9.0, 3.0]}
-    while cal.choice["x"] is None:
-        mode, timing = cal.mode("x"), cal.timing("x")
-        seen.append((mode, timing))
-        cal.record("x", mode, times[mode].pop(0) if timing else None)
+def test_calibration_schedule_and_choice_by_every_round():
+    """Warm-up (reverse over forward, untimed), then double backward and reverse over
+    forward alternate; reverse over forward is kept only if it was >= MARGIN faster in
+    every pair of neighbouring steps."""
+    from optimizers.auto_mode import CANDIDATES, MARGIN, ModeCalibration
     db, rof = CANDIDATES[1], CANDIDATES[0]
+
+    def calibrate(times):
+        cal, seen, times = ModeCalibration(rounds=3), [], {m: list(v) for m, v in times.items()}
+        while cal.choice["x"] is None:
+            mode, timing = cal.mode("x"), cal.timing("x")
+            seen.append((mode, timing))
+            cal.record("x", mode, times[mode].pop(0) if timing else None)
+        return cal, seen
+    cal, seen = calibrate({db: [5.0, 4.0, 6.0], rof: [2.0, 3.0, 3.0]})
     assert seen == [(rof, False), (db, True), (rof, True), (db, True), (rof, True),
                     (db, True), (rof, True)]
-    assert cal.choice == {"x": rof, "y": None}          # medians 3.0 against 5.0
+    assert cal.choice == {"x": rof, "y": None}
     assert cal.mode("x") == rof and cal.mode("y") == rof and not cal.timing("y")
+    # faster on the median, but not in every round; or faster by less than the margin
+    assert calibrate({db: [5.0, 1.0, 6.0], rof: [2.0, 9.0, 3.0]})[0].choice["x"] == db
+    close = 1.0 - MARGIN / 2
+    assert calibrate({db: [1.0] * 3, rof: [close] * 3})[0].choice["x"] == db
     restored = ModeCalibration()
     restored.load_state_dict(cal.state_dict())
     assert restored.state_dict() == cal.state_dict()

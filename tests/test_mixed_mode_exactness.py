@@ -116,28 +116,20 @@ def _restore(saved, G, D):
     (True, 4, False),      # BatchNorm (G and D): auto falls back at step 1
     (False, 9, True),      # after the calibration (7 steps): its choice is in use
     (False, 3, True)])     # in the middle of the calibration
-# (fake clock: every block "1 s", a tie, so reverse over forward is chosen in both runs; a
-# real clock picks double backward on this tiny model, and either way the choice is saved)
+# (fake clock: reverse over forward measured faster in both runs; a real clock picks
+# double backward on this tiny model, and either way the choice is saved)
 def test_lead_adam_auto_kill_and_resume_is_exact(monkeypatch, norm, kill_at, fake_clock):
     """Kill-and-resume (state dicts through torch.save, a fresh optimizer) of LEAD-Adam
     under auto, with fresh data per closure call: the resumed run equals the
     uninterrupted one bit for bit, BatchNorm buffers included. (With BatchNorm on a path
     that becomes dual, in G or D, auto always falls back: reverse over forward refuses
     batch_norm, docs/OPTIMIZERS.md.)"""
-    from optimizers import lead_adam
-
-    class Clock:          # every block 1 s: a tie, reverse over forward in both runs
-        def __init__(self, device):
-            pass
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            self.seconds = 1.0
-            return False
-    if fake_clock:
-        monkeypatch.setattr(lead_adam, "Stopwatch", Clock)
+    if fake_clock:       # reverse over forward "twice as fast": the same choice in both runs
+        from optimizers.auto_mode import ModeCalibration
+        record = ModeCalibration.record
+        monkeypatch.setattr(ModeCalibration, "record", lambda self, p, mode, sec: record(
+            self, p, mode, None if sec is None else (1.0 if mode == "reverse_over_forward"
+                                                     else 2.0)))
     G, D, closure = _bn_gan(norm=norm)
     make = lambda: O.LEADAdam(list(G.parameters()), list(D.parameters()), lr=1e-2,  # noqa
                               alpha=0.3, betas=(0.5, 0.99))
