@@ -10,7 +10,8 @@ nor a fixed rule picks it well. A :class:`ModeCalibration` decides per player:
 1. the player's first coupled step runs ``"reverse_over_forward"`` untimed (warm-up; a
    closure this mode cannot take is refused there and double backward is kept);
 2. the next ``2 * rounds`` steps alternate the two modes (double backward first), each
-   timed from the closure call to the finished direction;
+   timed from the closure call to the finished direction (CPU time of the process on
+   CPU, wall time on CUDA: :class:`Stopwatch`);
 3. from then on reverse over forward is used if it was faster by at least
    :data:`MARGIN` in every one of the ``rounds`` pairs of neighbouring steps, and double
    backward otherwise.
@@ -117,19 +118,23 @@ class ModeCalibration:
 
 
 class Stopwatch:
-    """Wall time of a block; on CUDA the device is synchronised at both ends."""
+    """Time of a block: on CPU the process's CPU time (``time.process_time``: other jobs
+    on a shared machine preempt the process without counting, so the comparison of
+    two modes is steadier than by wall time); on CUDA wall time, with the device
+    synchronised at both ends."""
 
     def __init__(self, device: torch.device):
         self.cuda = device.type == "cuda"
+        self.clock = time.perf_counter if self.cuda else time.process_time
 
     def __enter__(self):
         if self.cuda:
             torch.cuda.synchronize()
-        self.start = time.perf_counter()
+        self.start = self.clock()
         return self
 
     def __exit__(self, *exc):
         if self.cuda:
             torch.cuda.synchronize()
-        self.seconds = time.perf_counter() - self.start
+        self.seconds = self.clock() - self.start
         return False
