@@ -24,6 +24,8 @@ Methods (one optimizer step each; the parameters are those of one G, D pair):
   mixed-term mode (``double_backward``, ``forward``, ``reverse_over_forward``, and the
   default ``auto``, which times the two exact ones on its first steps and keeps the
   faster: ``optimizers.auto_mode``; its warm-up runs until that choice is made);
+* ``lead-adam-nograd``: the same with ``set_grad=False`` (``.grad`` not written after the
+  step: reverse over forward then needs no separate reverse pass for the plain gradient);
 * ``lead-adam-g0``: the same with LEAD App. I's coupling ``alpha = (0, 0.3)`` (none for
   G), where G's mixed term is skipped (it would be multiplied by 0);
 * ``extra-adam``, ``optimistic-adam``, ``co``, ``sga``;
@@ -87,6 +89,9 @@ METHODS: Dict[str, tuple] = {
     "adam-sim": (_adam(SimultaneousAdam), False, "non-saturating"),
     "lead-adam": (lambda px, py, mode, lr: optimizers.LEADAdam(
         px, py, lr=lr, alpha=ALPHA, betas=BETAS, mixed_mode=mode), True, "non-saturating"),
+    "lead-adam-nograd": (lambda px, py, mode, lr: optimizers.LEADAdam(
+        px, py, lr=lr, alpha=ALPHA, betas=BETAS, mixed_mode=mode, set_grad=False), True,
+        "non-saturating"),
     "lead-adam-g0": (lambda px, py, mode, lr: optimizers.LEADAdam(
         px, py, lr=lr, alpha=ALPHA_APP_I, betas=BETAS, mixed_mode=mode), True, "non-saturating"),
     "extra-adam": (lambda px, py, mode, lr: optimizers.ExtraAdam(px, py, lr=lr, betas=BETAS),
@@ -378,6 +383,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
             f"than {args.slow_seconds} s per step, timed on one step in the first repeat only."
             + (" Measured UNDER LOAD (other jobs on the machine)." if payload["under_load"] else ""))
     alphas = {"lead-adam": f"alpha (G, D) = ({ALPHA}, {ALPHA})",
+              "lead-adam-nograd": f"alpha (G, D) = ({ALPHA}, {ALPHA}), set_grad=False",
               "lead-adam-g0": f"alpha (G, D) = {ALPHA_APP_I} (App. I)"}
     lines = [f"- {x['style']}: {x['method']} width {x['width']} [{x['mixed_mode']}] "
              f"({alphas[x['method']]}): {x['ratio_to_adam_alt']:.2f}x alternating Adam "

@@ -32,12 +32,13 @@ class RuleOptimizer(TwoStepOptimizer):
 
     def __init__(self, params_x, params_y, lr, beta, alpha=0.0, lookahead=0.0, *,
                  name="rule", alternating=False, mixed_source="own", mixed_mode=None,
-                 nonfinite="raise"):
+                 nonfinite="raise", max_grad_norm=None, set_grad=True):
         self.name = name
         super().__init__(params_x, params_y,
                          dict(lr=lr, beta=beta, alpha=alpha, lookahead=lookahead),
                          alternating=alternating, mixed_source=mixed_source,
-                         mixed_mode=mixed_mode, nonfinite=nonfinite)
+                         mixed_mode=mixed_mode, nonfinite=nonfinite,
+                         max_grad_norm=max_grad_norm, set_grad=set_grad)
 
 
 def _check_rule(rule, label: str) -> UpdateRule:
@@ -60,7 +61,8 @@ def _check_rule(rule, label: str) -> UpdateRule:
 
 
 def from_rule(rule, params_x, params_y, *, alternating=False, mixed_source="own",
-              mixed_mode=None, nonfinite="raise") -> RuleOptimizer:
+              mixed_mode=None, nonfinite="raise", max_grad_norm=None,
+              set_grad=True) -> RuleOptimizer:
     """An optimizer that iterates ``rule`` (an ``UpdateRule``, or a pair ``(rule_x, rule_y)``
     giving each player its own coefficients). Options as for :class:`~optimizers.LEAD`."""
     if isinstance(rule, (tuple, list)):
@@ -78,4 +80,5 @@ def from_rule(rule, params_x, params_y, *, alternating=False, mixed_source="own"
     return RuleOptimizer(params_x, params_y, coef["eta"], coef["beta"], coef["alpha"],
                          coef["lookahead"], name=name, alternating=alternating,
                          mixed_source=mixed_source, mixed_mode=mixed_mode,
-                         nonfinite=nonfinite)
+                         nonfinite=nonfinite, max_grad_norm=max_grad_norm,
+                         set_grad=set_grad)
