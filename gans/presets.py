@@ -110,14 +110,17 @@ def check_mixture_settings(cfg) -> None:
 
 
 def player_betas(betas) -> tuple:
-    """``(b1, b2)`` (both players) or ``((b1_g, b2_g), (b1_d, b2_d))`` -> the per-player pair
-    (shape checked here; the optimizer checks the values and names the bad one)."""
+    """``(b1, b2)`` (both players) or ``((b1_g, b2_g), (b1_d, b2_d))`` -> the per-player pair."""
     b = tuple(betas)
     nested = len(b) == 2 and all(isinstance(e, (tuple, list)) for e in b)
     pair = (tuple(b[0]), tuple(b[1])) if nested else (b, b)
-    if any(len(p) != 2 for p in pair):     # the values are the optimizer's to validate
-        raise ValueError(f"betas must be (b1, b2), or one such pair per player, got {betas!r}")
-    return pair
+    for p in pair:
+        if len(p) != 2:
+            raise ValueError(f"betas must be (b1, b2), or one such pair per player, got {betas!r}")
+        for i, v in enumerate(p):
+            if not (isinstance(v, (int, float)) and 0.0 <= v < 1.0):
+                raise ValueError(f"betas[{i}] must be in [0, 1), got {v!r} (betas {betas!r})")
+    return tuple(tuple(float(v) for v in p) for p in pair)
 
 
 def _takes(cfg, name: str) -> bool:
