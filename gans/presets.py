@@ -115,9 +115,11 @@ def player_betas(betas) -> tuple:
     nested = len(b) == 2 and all(isinstance(e, (tuple, list)) for e in b)
     pair = (tuple(b[0]), tuple(b[1])) if nested else (b, b)
     for p in pair:
-        if len(p) != 2 or not all(isinstance(v, (int, float)) and 0.0 <= v < 1.0 for v in p):
-            raise ValueError(f"betas must be (b1, b2) with 0 <= b < 1, or one such pair per "
-                             f"player, got {betas!r}")
+        if len(p) != 2:
+            raise ValueError(f"betas must be (b1, b2), or one such pair per player, got {betas!r}")
+        for i, v in enumerate(p):
+            if not (isinstance(v, (int, float)) and 0.0 <= v < 1.0):
+                raise ValueError(f"betas[{i}] must be in [0, 1), got {v!r} (betas {betas!r})")
     return tuple(tuple(float(v) for v in p) for p in pair)
 
 
