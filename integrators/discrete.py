@@ -102,8 +102,8 @@ def _proximal(rule: UpdateRule, game: Game, z, d, *, tol: float, max_iter: int):
         Jf = rows.movedim(0, -2)                  # (..., N, N): row k = grad of F_k
         step = torch.linalg.solve(Jf, F.unsqueeze(-1)).squeeze(-1)
         w = w - step
-        if float(torch.linalg.vector_norm(step)) <= tol * max(
-                float(torch.linalg.vector_norm(w - z)), torch.finfo(z.dtype).tiny):
+        if float(torch.linalg.vector_norm(step.detach())) <= tol * max(
+                float(torch.linalg.vector_norm((w - z).detach())), torch.finfo(z.dtype).tiny):
             return w
     raise ValueError(f"rule {rule.name!r}: the proximal step did not converge in "
                      f"{max_iter} Newton iterations")

@@ -24,7 +24,7 @@ from typing import Tuple
 
 import torch
 
-from ._autodiff import grad, track
+from ._autodiff import grad
 
 Pair = Tuple[torch.Tensor, torch.Tensor]
 
@@ -60,10 +60,14 @@ class GameDerivatives:
         return self.game.hvp(self.x, self.y, ux, uy)
 
     def vjp(self, ux: torch.Tensor, uy: torch.Tensor) -> Pair:
-        """``J^T u = grad_z <v(z), u>`` (one double-backward pass)."""
+        """``J^T u = grad_e <v(z + e), u>`` at ``e = 0``: the shift ``e`` keeps ``u``
+        constant even when it depends on ``z`` (consensus' ``u = v(z)``), while the result
+        stays differentiable in ``z`` and ``u`` (one double-backward pass)."""
         keep = _keep(self.x, self.y, ux, uy)
         with torch.enable_grad():
-            x, y = track(self.x), track(self.y)
+            ex = torch.zeros_like(self.x, requires_grad=True)
+            ey = torch.zeros_like(self.y, requires_grad=True)
+            x, y = self.x + ex, self.y + ey
             lx, ly = self.game.losses(x, y)
-            gx, gy = grad(lx, x), grad(ly, y)
-            return grad((gx * ux).sum(-1) + (gy * uy).sum(-1), (x, y), create_graph=keep)
+            gx, gy = grad(lx, ex), grad(ly, ey)
+            return grad((gx * ux).sum(-1) + (gy * uy).sum(-1), (ex, ey), create_graph=keep)
