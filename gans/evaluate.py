@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from . import metrics as gm
+from .tasks import TASKS
 
 
 class Evaluator:
@@ -23,13 +24,13 @@ class Evaluator:
         cfg, run = self.cfg, self.run
         choice = cfg.fid_features
         if choice == "auto":
-            choice = ("classifier" if cfg.task in ("digits", "mnist")
+            choice = ("classifier" if TASKS[cfg.task].classifier_input
                       else "inception" if cfg.inception_weights else "none")
         if choice == "none":
             return
         if choice == "classifier":
             clf = gm.cached_classifier(run.images, run.labels, cfg.classifier_cache,
-                                       input_size=8 if cfg.task == "digits" else 16)
+                                       input_size=TASKS[cfg.task].classifier_input or 16)
             self.features, self.logits = gm.classifier_extractors(clf)
             self.feature_name = f"{cfg.task}-classifier"
         elif choice == "inception":

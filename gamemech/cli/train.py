@@ -83,8 +83,8 @@ def config_from_args(args):
 
 def run(args) -> int:
     from gans.data import DataFormatError
-    from gans.train import train
-    if args.task in ("cifar10", "mnist") and not args.data:
+    from gans.train import TASKS, train
+    if TASKS[args.task].needs_data_dir and not args.data:
         raise CLIError(f"--task {args.task} reads the dataset's files from a directory: "
                        "give --data DIR (nothing is downloaded)")
     if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):

@@ -1,0 +1,85 @@
+"""The optimizer registry of GAN training: CLI name -> game optimizer, the GAN-specific
+defaults, and :func:`build_optimizer` (hyperparameters as (generator, discriminator) pairs)."""
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING
+
+from .adam import AlternatingAdam, SimultaneousAdam
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
+
+#: CLI name -> optimizers.<class name> (game optimizers) or a local Adam baseline.
+OPTIMIZERS = {"lead-adam": "LEADAdam", "lead": "LEAD", "gda": "GDA", "extra-adam": "ExtraAdam",
+              "optimistic-adam": "OptimisticAdam", "co": "CO", "sga": "SGA", "cgd": "CGD",
+              "fr": "FR", "adam": SimultaneousAdam, "adam-alt": AlternatingAdam,
+              "derived": "from_rule"}
+
+#: hyperparameters a GAN run needs that differ from the optimizer's own defaults (``--hyper``
+#: overrides): FR App. D.2/D.4 -- 10 CG iterations, RMSprop preconditioning, Levenberg-
+#: Marquardt damping (initial lambda 0.1: our choice, the paper gives none); CGD: 10 CG steps.
+OPTIMIZER_DEFAULTS = {"fr": {"cg_max_iter": 10, "preconditioner": "rmsprop", "damping": 0.1,
+                             "adaptive_damping": True},
+                      "cgd": {"cg_max_iter": 10}}
+
+
+
+def build_optimizer(cfg: TrainConfig, G, D):
+    """The optimizer named ``cfg.optimizer`` over (generator, discriminator) parameters.
+    Hyperparameters go as pairs ``(generator, discriminator)``; a flag the optimizer does
+    not take is an error (``alpha`` and ``beta`` only when set explicitly or accepted)."""
+    entry = OPTIMIZERS[cfg.optimizer]
+    if cfg.optimizer == "derived":
+        return build_derived(cfg, G, D)
+    if isinstance(entry, str):
+        import optimizers
+        cls = getattr(optimizers, entry, None)
+        if cls is None:
+            raise ValueError(f"optimizer {cfg.optimizer!r} is not available: optimizers.{entry} "
+                             "does not exist (yet) in this installation")
+    else:
+        cls = entry
+    params = inspect.signature(cls).parameters
+    takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    kw = {"lr": (cfg.lr_g, cfg.lr_d)}
+    optional = {"betas": cfg.betas, "alpha": (cfg.alpha_g, cfg.alpha_d)}
+    if cfg.beta is not None:
+        optional["beta"] = cfg.beta
+    for name, value in optional.items():
+        if name in params:
+            kw[name] = value
+    if cfg.beta is not None and "beta" not in params:
+        raise ValueError(f"optimizer {cfg.optimizer!r} takes no momentum beta")
+    for name, value in {**OPTIMIZER_DEFAULTS.get(cfg.optimizer, {}), **cfg.hyper}.items():
+        if name not in params and not takes_kwargs:
+            raise ValueError(f"optimizer {cfg.optimizer!r} takes no hyperparameter {name!r} "
+                             f"(it takes: {', '.join(p for p in params if p not in ('params_x', 'params_y'))})")
+        kw[name] = value
+    missing = [n for n, p in params.items() if p.default is p.empty and n not in kw
+               and n not in ("params_x", "params_y") and p.kind is not p.VAR_KEYWORD]
+    if missing:
+        raise ValueError(f"optimizer {cfg.optimizer!r} needs {', '.join(missing)} "
+                         f"(CLI: {', '.join('--' + m.replace('_', '-') for m in missing)} or --hyper)")
+    try:
+        return cls(list(G.parameters()), list(D.parameters()), **kw)
+    except TypeError as err:
+        raise ValueError(f"cannot build optimizer {cfg.optimizer!r}: {err}") from None
+
+
+def build_derived(cfg: TrainConfig, G, D):
+    """``optimizers.from_rule`` of the rule that ``integrators.derive`` derives for
+    ``cfg.forces`` under ``cfg.scheme`` with time step ``delta`` (friction ``mu``, charge
+    ``q``); the rule's coefficients replace lr/alpha (plain, without Adam's preconditioning)."""
+    from integrators.derive import derive
+    from optimizers import from_rule
+    if cfg.delta is None:
+        raise ValueError("optimizer 'derived' needs the time step delta (--delta)")
+    try:
+        rule = derive(cfg.forces.split(","), cfg.scheme).to_update_rule(cfg.delta, cfg.mu, cfg.q)
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"cannot derive the rule: {err}") from None
+    try:
+        return from_rule(rule, list(G.parameters()), list(D.parameters()), **cfg.hyper)
+    except TypeError as err:
+        raise ValueError(f"cannot build the derived optimizer: {err}") from None
