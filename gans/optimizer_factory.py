@@ -70,16 +70,23 @@ def build_optimizer(cfg: TrainConfig, G, D):
 def build_derived(cfg: TrainConfig, G, D):
     """``optimizers.from_rule`` of the rule that ``integrators.derive`` derives for
     ``cfg.forces`` under ``cfg.scheme`` with time step ``delta`` (friction ``mu``, charge
-    ``q``); the rule's coefficients replace lr/alpha (plain, without Adam's preconditioning)."""
+    ``q``, consensus ``gamma``); the rule's coefficients replace lr/alpha, or with
+    ``precondition="adam"`` its direction goes through Adam (lr, betas: the Adam ones)."""
     from integrators.derive import derive
     from optimizers import from_rule
     if cfg.delta is None:
         raise ValueError("optimizer 'derived' needs the time step delta (--delta)")
     try:
-        rule = derive(cfg.forces.split(","), cfg.scheme).to_update_rule(cfg.delta, cfg.mu, cfg.q)
+        rule = derive(cfg.forces.split(","), cfg.scheme).to_update_rule(
+            cfg.delta, cfg.mu, cfg.q, gamma=cfg.gamma)
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(f"cannot derive the rule: {err}") from None
     try:
-        return from_rule(rule, list(G.parameters()), list(D.parameters()), **cfg.hyper)
+        kw = dict(cfg.hyper)
+        if cfg.precondition == "adam":
+            kw.update(precondition="adam", lr=(cfg.lr_g, cfg.lr_d))
+            if cfg.betas is not None:
+                kw["betas"] = cfg.betas
+        return from_rule(rule, list(G.parameters()), list(D.parameters()), **kw)
     except TypeError as err:
         raise ValueError(f"cannot build the derived optimizer: {err}") from None

@@ -392,3 +392,27 @@ def test_family_members_and_json(tmp_path, capsys):
     assert all(keys <= set(mb) for mb in out["members"])
     assert len(out["members"]) == 3 * len(SCHEMES)
     assert main(["family", "--game", "coop", "--forces", "curl,gravity"]) == 2
+
+
+def test_train_derived_with_adam_preconditioning(tmp_path):
+    """``--optimizer derived --precondition adam`` trains as LEAD-Adam with
+    alpha = rule.alpha / rule.eta (CLI and config)."""
+    from gamemech.cli import main
+    from gans.train import TrainConfig, train
+    delta, mu, q = 0.1, 0.5, 2.0
+    base = dict(iters=3, width=4, batch_size=8, progress=False, eval_samples=50, lr_g=1e-3,
+                lr_d=2e-3)
+    d = train(TrainConfig(optimizer="derived", precondition="adam", delta=delta, mu=mu, q=q,
+                          **base))
+    lead = train(TrainConfig(optimizer="lead-adam", alpha_g=q / delta, alpha_d=q / delta,
+                             **base))
+    a = {**d.G.state_dict(), **{f"D{k}": v for k, v in d.D.state_dict().items()}}
+    b = {**lead.G.state_dict(), **{f"D{k}": v for k, v in lead.D.state_dict().items()}}
+    assert all(torch.allclose(a[k], b[k], rtol=0, atol=1e-6) for k in a)
+    argv = ["train", "--task", "mog1d", "--iters", "1", "--width", "4", "--batch-size", "8",
+            "--eval-samples", "50", "--no-progress", "--optimizer", "derived",
+            "--forces", "curl,friction,consensus", "--delta", "0.1", "--mu", "1",
+            "--gamma", "0.3", "--precondition", "adam", "--lr", "1e-3",
+            "--out", str(tmp_path / "run")]
+    assert main(argv) == 0
+    assert main(argv[:-2] + ["--alpha", "1", "--out", str(tmp_path / "r2")]) == 2
