@@ -14,7 +14,7 @@ from .catalogue import (GAMES, bilinear, coop_adversarial, dirac_gan, fr_g1, fr_
                         fr_momentum_quadratic, gamma_quadratic, make_game, quadratic)
 from .dynamics import Dynamics, GradientFlow, Particle
 from .forces import (CHARGE_CONVENTIONS, Consensus, Curl, Force, ForceSum, Friction, Magnetic,
-                     PhaseState, Term, forces_from_names, register_force)
+                     PhaseState, Term, forces_from_names, register_force, symbol)
 from .energy import (ENERGY_NAMES, Energy, FunctionEnergy, HamiltonianEnergy, KineticEnergy,
                      LeadEnergy, energy_from_name, quadratic_parameters)
 from .game import Game, ZeroSumGame
@@ -26,7 +26,7 @@ from .lyapunov import (CertifiedRate, EnergyReport, EnergyTrace, Thm1Certificate
 __all__ = [
     "Game", "ZeroSumGame", "GAMES", "make_game", "bilinear", "quadratic", "coop_adversarial",
     "gamma_quadratic", "fr_g1", "fr_g2", "fr_g3", "fr_momentum_quadratic", "dirac_gan",
-    "Force", "ForceSum", "Curl", "Magnetic", "Friction", "Consensus", "Term", "register_force",
+    "Force", "ForceSum", "Curl", "Magnetic", "Friction", "Consensus", "Term", "register_force", "symbol",
     "PhaseState", "forces_from_names",
     "CHARGE_CONVENTIONS", "Dynamics", "Particle", "GradientFlow",
     "Energy", "LeadEnergy", "KineticEnergy", "HamiltonianEnergy", "FunctionEnergy",
