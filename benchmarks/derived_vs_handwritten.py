@@ -213,6 +213,22 @@ def plot(rows: List[Dict]):
     return fig
 
 
+def plot_members(rows: List[Dict]):
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(max(5, 1.0 * len(rows)), 3.5))
+    ax.bar(range(len(rows)), [r["ratio"] for r in rows],
+           color=["tab:orange" if r["implicit"] else "tab:blue" for r in rows])
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.axhline(TARGET, color="r", ls="--", lw=0.8, label="explicit target: within 5%")
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels([f"{r['problem']}\n{r['member']}" for r in rows], fontsize=6,
+                       rotation=60, ha="right")
+    ax.set_ylabel("step time, derived / baseline")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def parse(argv):
     p = base_parser(__doc__.split("\n")[0])
     p.add_argument("--widths", type=int_list, default=None, help="GAN widths (default 256,1024)")
@@ -255,13 +271,17 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
                    rule={"eta": rule.eta, "beta": rule.beta, "alpha": rule.alpha,
                          "lookahead": rule.lookahead, "name": rule.name}, rows=rows,
                    member_rows=member_rows)
-    md = table(rows) + "\n\nOther members of the family:\n\n" + member_table(member_rows)
+    md = table(rows)
     note = (f"\nRule {rule.name}: eta = {rule.eta:.4g}, beta = {rule.beta:.4g}, alpha = "
             f"{rule.alpha:.4g} (delta = {args.delta}, mu = {args.mu}, q = 2/mu + mu); torch "
             f"threads {args.threads}." + (" Measured UNDER LOAD (other jobs on the machine)."
                                           if payload["under_load"] else ""))
     print(md + "\n" + note)
     write_outputs(args.out, NAME, payload, md + "\n" + note, plot(rows))
+    members_md = member_table(member_rows)
+    print("\nOther members of the family:\n\n" + members_md + "\n" + note)
+    write_outputs(args.out, NAME + "_members", payload, members_md + "\n" + note,
+                  plot_members(member_rows))
     return payload
 
 

@@ -76,6 +76,14 @@ CLI_CASES = {
         (["derive", "--delta", "-1"], "--delta must be > 0"),
         (["derive", "--delta", NAN], "finite"),
         (["derive", "--mass", "0"], "--mass must be > 0"),
+        (["derive", "--gamma", "-1"], "--gamma must be >= 0"),
+    ],
+    "family": [
+        (["family", "--game", "nope"], "invalid choice"),
+        (["family", "--forces", "curl,gravity"], "unknown force 'gravity'"),
+        (["family", "--starts", "0"], "--starts must be >= 1"),
+        (["family", "--game", "bilinear", "--h", "1"], "takes no --h"),
+        (["family", "--plot", "s.qqq"], "cannot write plot"),
     ],
     "spectrum": [
         (["spectrum", "--method", "nope"], "invalid choice"),

@@ -36,12 +36,23 @@ def figure(members, game_name: str):
     return fig
 
 
+def _check_format(path: str) -> None:
+    """Refuse a plot suffix matplotlib cannot write before any tuning runs."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.backend_bases import FigureCanvasBase
+    suffix = path.rsplit(".", 1)[-1].lower() if "." in path else "png"
+    if suffix not in FigureCanvasBase.get_supported_filetypes():
+        raise CLIError(f"cannot write plot {path}: unknown format {suffix!r}")
+
+
 def run(args) -> int:
     from integrators.family import family
     args.game = _ALIASES.get(args.game, args.game)
     game = game_from_args(args)
     if args.plot:
         check_writable(args.plot, "plot file")
+        _check_format(args.plot)
     for flag, v in (("--starts", args.starts), ("--polish-maxiter", args.polish_maxiter)):
         if v < 1:
             raise CLIError(f"{flag} must be >= 1, got {v}")
