@@ -131,7 +131,7 @@ def _signature(derived: DerivedRule):
 
 def family(game: Optional[Game] = None, *, forces: Optional[Sequence[str]] = None,
            schemes: Optional[Sequence[str]] = None, tune_radius: bool = True, seed: int = 0,
-           starts: int = 3, polish_maxiter: int = 300) -> List[Member]:
+           starts: int = 16, polish_maxiter: int = 100) -> List[Member]:
     """Every member (non-empty subsets of ``forces``, default all registered, times
     ``schemes``, default all named), ranked by tuned spectral radius on ``game`` (members
     without a radius last). ``starts``: Nelder-Mead starts per member (Sobol points), each

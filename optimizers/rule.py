@@ -17,7 +17,8 @@ iterates with those coefficients. Every member of the family runs:
   the magnetic force) per iteration, to relative residual ``tol`` within ``max_iter``;
 - ``proximal`` rules (implicit curl: every derivative at the new point): the step is the
   fixed point ``w = theta + r(w)``, found by fixed-point iteration to relative change
-  ``tol`` within ``max_iter`` iterations (one evaluation of the closure each). It
+  ``tol`` (or to the rounding level ``4 eps |w|`` of the parameters, whichever is larger)
+  within ``max_iter`` iterations (one evaluation of the closure each). It
   converges when ``w -> r(w)`` is a contraction: for the gradient term when
   ``eta L < 1`` with ``L`` the Lipschitz constant of the vector field (for a bilinear
   game ``eta ||A|| < 1``), with the coupling and other terms adding their own
@@ -214,9 +215,13 @@ class RuleOptimizer(TwoStepOptimizer):
                                    for i in PLAYERS))
             size = math.sqrt(sum(float(dot(s, s)) for s in
                                  ([a - b for a, b in zip(new[i], theta[i])] for i in PLAYERS)))
-            res = change / max(size, torch.finfo(theta["x"][0].dtype).tiny)
+            finfo = torch.finfo(theta["x"][0].dtype)
+            res = change / max(size, finfo.tiny)
             w = new
-            if res <= tol:
+            # converged: the change is below tol of the step, or at the rounding level of
+            # the parameters themselves (a small step on large weights in float32)
+            if res <= tol or change <= 4 * finfo.eps * math.sqrt(
+                    sum(float(dot(w[i], w[i])) for i in PLAYERS)):
                 self._record("fixed_point", it, res)
                 return ev0, w
             if not math.isfinite(res):

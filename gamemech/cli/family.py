@@ -89,10 +89,10 @@ def register(sub) -> None:
     p.add_argument("--forces", default=None,
                    help=f"forces to combine (default all registered: {','.join(REGISTRY)})")
     p.add_argument("--seed", type=int, default=0, help="tuning seed (default 0)")
-    p.add_argument("--starts", type=int, default=3,
-                   help="Nelder-Mead starts per member (default 3)")
-    p.add_argument("--polish-maxiter", dest="polish_maxiter", type=int, default=300,
-                   help="iterations per Nelder-Mead run (default 300)")
+    p.add_argument("--starts", type=int, default=16,
+                   help="Nelder-Mead starts per member, Sobol points (default 16)")
+    p.add_argument("--polish-maxiter", dest="polish_maxiter", type=int, default=100,
+                   help="iterations per Nelder-Mead run (default 100)")
     p.add_argument("--plot", default=None, metavar="FILE", help="write the ranked radii")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
