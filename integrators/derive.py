@@ -59,6 +59,13 @@ class DerivedTerm(NamedTuple):
     coefficient: sp.Expr
 
 
+def _with_numbers(force: Force, given: Dict[str, Optional[float]]) -> Force:
+    """``force`` with the parameter values given (its operators do not depend on them,
+    but a rule's forces then say which numbers made it)."""
+    own = {k: float(given[k]) for k in force.parameters() if given.get(k) is not None}
+    return replace(force, **own) if own else force
+
+
 def _force_objects(forces, convention: Optional[str]) -> Tuple[Force, ...]:
     """Force instances of a force set given as names (registered in
     ``mechanics.forces.REGISTRY``), a comma string, or forces; registry order first."""
@@ -164,8 +171,9 @@ class DerivedRule:
         v = self.values(delta, mu, q, mass, **params)
         if v["eta"] == 0:
             raise ValueError("without the curl force the rule has no gradient term (eta = 0)")
-        terms = tuple(RuleTerm(t.label, v[t.label], t.force, t.term, t.vector)
-                      for t in self.terms)
+        given = {"mu": mu, "q": q, **params}
+        terms = tuple(RuleTerm(t.label, v[t.label], _with_numbers(t.force, given), t.term,
+                               t.vector) for t in self.terms)
         return UpdateRule(beta=v["beta"], eta=v["eta"], alpha=v["alpha"],
                           lookahead=v["lookahead"], alpha_implicit=v["alpha_implicit"],
                           name=name or f"{self.scheme.name}[{'+'.join(self.forces)}]",

@@ -124,7 +124,8 @@ def test_member_equals_velocity_form(scheme, forces):
                                            ("curl,friction,consensus", "semi-implicit"),
                                            ("curl,magnetic,friction", "implicit-magnetic"),
                                            ("curl,magnetic,friction,consensus", "nesterov"),
-                                           ("curl,magnetic,friction", "implicit-curl")])
+                                           ("curl,magnetic,friction", "implicit-curl"),
+                                           ("curl,friction,consensus", "explicit")])
 def test_from_rule_pinned_to_iterate(forces, scheme):
     """The torch optimizer and ``iterate`` (the analysis path) agree on a nonlinear game."""
     game, f = nonlinear_game()
