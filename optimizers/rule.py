@@ -143,7 +143,7 @@ class RuleOptimizer(TwoStepOptimizer):
         """``theta + beta d - lr g - alpha C d - sum_t c_t O_t(p)[.]`` per player (the one
         core, group by group); ``d_next`` adds the implicit terms on that step."""
         rule = self.rule
-        dj = (d["x"], d["y"])
+        dj = (d["x"], d["y"]) if d is not None else None
         mixed = oracle.mixed(*dj) if any(a != 0 for i in PLAYERS
                                          for a in self.group_values(i, "alpha")) else None
         terms = [(t.coefficient, _apply(t, oracle, None if t.vector is None else dj))
@@ -163,7 +163,7 @@ class RuleOptimizer(TwoStepOptimizer):
                                    alpha=grp["alpha"], terms=list(zip(cs, T)))
 
             none = [None] * len(theta[i])
-            out[i] = self.map_groups(i, core, theta[i], g[k], d[i],
+            out[i] = self.map_groups(i, core, theta[i], g[k], d[i] if d is not None else none,
                                      mixed[k] if mixed is not None else none,
                                      *[t[k] for _, t in terms])
         return out
@@ -232,10 +232,23 @@ class RuleOptimizer(TwoStepOptimizer):
                          f"fixed-point iterations (converges when eta times the vector "
                          f"field's Lipschitz constant is < 1: lower delta, or raise max_iter)")
 
+    @property
+    def _keeps_prev(self) -> bool:
+        """Is ``theta_{k-1}`` needed: some beta, alpha or lookahead non-zero, or a term on
+        ``dz[k]``? (A rule with none of them, e.g. GDA's or CO's, keeps no state.)"""
+        coupled = any(v != 0 for i in PLAYERS for k in ("beta", "alpha", "lookahead")
+                      for v in self._coef(i, k))
+        return coupled or (self.rule is not None and any(t.vector == "d"
+                                                         for t in self.rule.terms))
+
     def _general_step(self, closure):
-        d = {i: [t.detach() for t in self._displacement(i)] for i in PLAYERS}
+        keep = self._keeps_prev
+        d = {i: [t.detach() for t in self._displacement(i)] for i in PLAYERS} if keep else None
         ps = {i: self.player_params(i) for i in PLAYERS}
-        theta = {i: [p.detach().clone() for p in ps[i]] for i in PLAYERS}
+        moved = self.rule.proximal or any(v != 0 for i in PLAYERS
+                                          for v in self._coef(i, "lookahead"))
+        theta = {i: [p.detach().clone() if keep or moved else p.detach() for p in ps[i]]
+                 for i in PLAYERS}     # a copy where the parameters move before the commit
         if self.rule.proximal:
             ev, new = self._proximal(closure, theta, d)
         else:
@@ -244,7 +257,7 @@ class RuleOptimizer(TwoStepOptimizer):
                 new = self._new_point(oracle, theta, d)
                 if not self.rule.is_linear_explicit:
                     new = self._coupled_solve(oracle, theta, new)
-        state = [{"prev": t} for i in PLAYERS for t in theta[i]]
+        state = [{"prev": t} for i in PLAYERS for t in theta[i]] if keep else None
         self._commit(ps["x"] + ps["y"], new["x"] + new["y"], state, final=True)
         return ev.losses_detached()
 
