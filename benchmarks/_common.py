@@ -27,7 +27,8 @@ matplotlib.use("Agg")
 
 import torch  # noqa: E402
 
-from gamemech.cli.common import atomic_write_bytes, save_figure  # noqa: E402
+from mechanics.utils.atomic import atomic_write_bytes  # noqa: E402
+from mechanics.utils.figures import save_figure  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 

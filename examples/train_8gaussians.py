@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from gans.train import TrainConfig, train  # noqa: E402
+from mechanics.utils.figures import save_figure  # noqa: E402
 
 
 def main(argv=None):
@@ -77,8 +78,7 @@ def _panel_plot(out: Path, a) -> None:
             ax.set_axis_off()
             ax.set_title(f"{opt}, seed {seed}", fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "samples.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / "samples.png", dpi=110)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ FORCE_SETS = (("curl",), ("curl", "friction"), ("curl", "magnetic"),
 
 def run_demo(out, mu: float = 0.5, t_end: float = 40.0, backends=("scipy", "torchdiffeq")) -> dict:
     """Simulate every force set with every backend; write PNGs and ``summary.json``."""
-    from gamemech.cli.common import atomic_write_bytes, save_figure
+    from mechanics.utils.atomic import atomic_write_bytes
+    from mechanics.utils.figures import save_figure
     from gamemech.plots import distance_plot, phase_plane
 
     out = Path(out)

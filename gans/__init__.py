@@ -1,2 +1,7 @@
 """gans: GAN experiments of the LEAD and Follow-the-Ridge papers, trained with the game
 optimizers of :mod:`optimizers` (data, models, losses, metrics, one training loop)."""
+import mechanics as _base  # checks the top-level names (docs/ARCHITECTURE.md, "Names")
+if getattr(_base, "__distribution__", None) != "game-mechanics":
+    raise ImportError(f"'mechanics' at {getattr(_base, '__file__', None)} is another "
+                      "distribution's package; see 'Names' in docs/ARCHITECTURE.md")
+

@@ -16,16 +16,8 @@ import inspect
 
 import torch
 
-PLAYERS = ("x", "y")
-
-
-def _per_player(v, pair_valued: bool = False) -> tuple:
-    """A scalar (both players) or a pair ``(value_x, value_y)``; for ``betas``, whose value
-    is itself a pair, the per-player form is a pair of pairs."""
-    is_pair = isinstance(v, (tuple, list)) and len(v) == 2
-    if pair_valued:
-        is_pair = is_pair and all(isinstance(e, (tuple, list)) for e in v)
-    return tuple(v) if is_pair else (v, v)
+from optimizers.autodiff import PLAYERS
+from optimizers.base import per_player
 
 
 def player_loss(closure, player: str) -> torch.Tensor:
@@ -37,7 +29,7 @@ def player_loss(closure, player: str) -> torch.Tensor:
 
 class _TwoAdams:
     def __init__(self, params_x, params_y, lr=2e-4, betas=(0.5, 0.999), eps=1e-8, fused=None):
-        lrs, bs, es = _per_player(lr), _per_player(betas, True), _per_player(eps)
+        lrs, bs, es = per_player(lr), per_player(betas, True), per_player(eps)
         px, py = list(params_x), list(params_y)
         if not px or not py:
             raise ValueError("both players need at least one parameter")

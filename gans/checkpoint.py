@@ -6,13 +6,14 @@ from pathlib import Path
 
 import torch
 
+from mechanics.utils.atomic import atomic_write_bytes
+
 CHECKPOINT = "checkpoint.pt"
 
 
 def write_checkpoint(path: Path, data: bytes) -> None:
     """Write a checkpoint's bytes atomically (temporary file, then rename)."""
-    from gamemech.cli.common import atomic_write_bytes
-    atomic_write_bytes(path, data)
+    atomic_write_bytes(path, data, what="checkpoint")
 
 
 def read_checkpoint(out: Path, device) -> dict:

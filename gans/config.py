@@ -59,6 +59,10 @@ class TrainConfig:
     on_nonfinite: str = "stop"         #: "stop" or "rollback" (see the module docstring)
     rollback_lr_factor: float = 0.5    #: learning rates are multiplied by this per rollback
     max_rollbacks: int = 3
+    data_radius: float | None = None   #: 8gaussians: radius of the means (None: 1, App. I.1)
+    data_std: float | None = None      #: mixtures: per-coordinate std (None: the task's)
+    init: str = "default"              #: models.INITS: "default" (PyTorch) or "normal-0.02"
+    preset: str | None = None          #: the gans.presets name this config came from (echoed)
 
     def resolved(self) -> "TrainConfig":
         """A copy with task defaults filled in and every field validated."""
@@ -75,6 +79,8 @@ class TrainConfig:
         c.alpha_g = t.alpha[0] if c.alpha_g is None else c.alpha_g
         c.alpha_d = t.alpha[1] if c.alpha_d is None else c.alpha_d
         c.betas = tuple(t.betas if c.betas is None else c.betas)
+        from .presets import check_mixture_settings
+        check_mixture_settings(c)
         for name in ("iters", "batch_size", "n_dis", "eval_samples", "log_every"):
             if getattr(c, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(c, name)}")
@@ -110,7 +116,7 @@ class TrainConfig:
 _NOT_IN_KEY = ("iters", "out", "progress", "checkpoint_every", "eval_every", "eval_samples",
                "log_every", "device", "data_dir", "fid_features", "inception_weights",
                "classifier_cache", "nproc", "on_nonfinite", "rollback_lr_factor",
-               "max_rollbacks")
+               "max_rollbacks", "preset")
 
 
 def config_key(cfg: TrainConfig) -> dict:

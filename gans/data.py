@@ -63,7 +63,11 @@ class GaussianMixture:
 
 
 def eight_gaussians(radius: float = 1.0, variance: float = 0.05) -> GaussianMixture:
-    """LEAD App. I.1: means ``radius * (cos 2 pi k/8, sin 2 pi k/8)``, variance 0.05."""
+    """LEAD App. I.1: means ``radius * (cos 2 pi k/8, sin 2 pi k/8)``, variance 0.05. The
+    official code's mixture (radius ``2 / 1.414``, std ``0.05 / 1.414``) is the ``lead-code``
+    preset of :mod:`gans.presets`."""
+    if not (radius > 0 and math.isfinite(radius)):
+        raise ValueError(f"radius must be positive and finite, got {radius}")
     angles = torch.arange(8, dtype=torch.float64) * (2 * math.pi / 8)
     means = radius * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)
     return GaussianMixture(means, math.sqrt(variance), "8gaussians")

@@ -66,7 +66,9 @@ class Evaluator:
         self.fake = self.sample(n)
         if run.mixture is not None:
             self.real = run.mixture.sample(n, torch.Generator().manual_seed(self.cfg.seed + 4))
-            return gm.mixture_metrics(self.fake, run.mixture.means, run.mixture.std)
+            out = gm.mixture_metrics(self.fake, run.mixture.means, run.mixture.std)
+            out["energy_distance"] = gm.energy_distance(self.fake, self.real)
+            return out
         self.real = run.images
         if self.features is None:
             return {"fid": None, "fid_features": None}

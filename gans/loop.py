@@ -116,6 +116,8 @@ def train_here(cfg: TrainConfig, resume: bool) -> TrainResult:
                if done_here > 0 else None,
                "wall_seconds": round(wall, 3), "diverged_at": diverged_at, "loss_g": run.last["x"], "loss_d": run.last["y"],
                **final}
+    from .presets import resolved_settings
+    summary["config"] = resolved_settings(cfg, run.mixture, run.z_dim)
     if out is not None and writer:
         out.mkdir(parents=True, exist_ok=True)
         write_csv(run.history, out / "metrics.csv")

@@ -147,6 +147,32 @@ class ResNetDiscriminator(nn.Module):
         return self.fc(self.blocks(x).flatten(1))[:, 0]
 
 
+# --------------------------------------------------------------------- initialisation
+#: ``init`` name -> what it does (``default``: PyTorch's own initialisation, left alone)
+INITS = ("default", "normal-0.02")
+
+
+def init_weights(module: nn.Module, scheme: str = "default") -> nn.Module:
+    """``normal-0.02`` (the official LEAD code's ``weights_init``, also DCGAN's): every
+    ``Linear`` / conv weight ~ N(0, 0.02), biases 0; batch-norm weights ~ N(1, 0.02),
+    biases 0. ``default`` leaves PyTorch's initialisation. Draws from the global RNG."""
+    if scheme not in INITS:
+        raise ValueError(f"init must be one of {', '.join(INITS)}, got {scheme!r}")
+    if scheme == "default":
+        return module
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd, nn.modules.batchnorm._BatchNorm)):
+                if getattr(m, "weight", None) is None:      # affine=False batch norm
+                    continue
+                w = getattr(m, "parametrizations", None)
+                weight = w.weight.original if w is not None and hasattr(w, "weight") else m.weight
+                weight.normal_(1.0 if isinstance(m, nn.modules.batchnorm._BatchNorm) else 0.0, 0.02)
+                if m.bias is not None:
+                    m.bias.zero_()
+    return module
+
+
 # ------------------------------------------------------------------------- registry
 #: model name -> (default z_dim, default width)
 MODELS = {"mlp": (64, 2000), "fr-mlp": (16, 64), "dcgan": (100, 256), "resnet": (64, 256)}

@@ -34,10 +34,7 @@ def build_optimizer(cfg: TrainConfig, G, D):
         return build_derived(cfg, G, D)
     if isinstance(entry, str):
         import optimizers
-        cls = getattr(optimizers, entry, None)
-        if cls is None:
-            raise ValueError(f"optimizer {cfg.optimizer!r} is not available: optimizers.{entry} "
-                             "does not exist (yet) in this installation")
+        cls = getattr(optimizers, entry)
     else:
         cls = entry
     params = inspect.signature(cls).parameters

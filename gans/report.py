@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gamemech.cli.common import atomic_write_bytes, save_figure
+from mechanics.utils.atomic import atomic_write_bytes
+from mechanics.utils.figures import save_figure
 
 
 def _clean(v):

@@ -16,9 +16,9 @@ from .checkpoint import write_checkpoint
 from .config import TrainConfig, config_key
 from .device import world
 from .losses import get_loss
-from .models import build_models
+from .models import build_models, init_weights
 from .optimizer_factory import build_optimizer
-from .rng import rng_state, seed_everything, set_rng_state
+from mechanics.utils.rng import rng_state, seed_everything, set_rng_state
 from .tasks import load_task_data
 
 log = logging.getLogger("gans.train")
@@ -46,6 +46,7 @@ class Run:
         torch.set_default_dtype(torch.float32)  # is, so the same seed gives the same run
         try:
             G, D, self.z_dim = build_models(cfg.model, shape, cfg.z_dim, cfg.width)
+            init_weights(G, cfg.init), init_weights(D, cfg.init)
         finally:
             torch.set_default_dtype(default)
         # float32 whatever torch's default dtype is (the data are float32)
@@ -58,7 +59,9 @@ class Run:
             self._go_data_parallel()
         self.dis_opt = None
         if cfg.n_dis > 1 and not hasattr(self.opt, "step_player"):
-            self.dis_opt = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=cfg.betas)
+            from .presets import player_betas
+            self.dis_opt = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d,
+                                            betas=player_betas(cfg.betas)[1])
         self.loss = get_loss(cfg.loss, **({"lam": cfg.gp_weight} if cfg.loss == "wgan-gp" else {}))
         if self.mixture is not None:
             self.sampler = gdata.MixtureSampler(self.mixture, cfg.batch_size, cfg.seed + 1)

@@ -3,6 +3,7 @@ settings. A new task (or dataset) is one :class:`Task` entry here plus, for a ne
 format, its reader in :mod:`gans.data`."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
@@ -26,8 +27,12 @@ class Task:
 
 
 def _mixture(make):
+    """The mixture ``make()`` builds, with ``cfg.data_radius`` (8gaussians) and
+    ``cfg.data_std`` applied when set."""
     def load(cfg):
-        mix = make()
+        mix = make(**({} if cfg.data_radius is None else {"radius": cfg.data_radius}))
+        if cfg.data_std is not None:
+            mix = dataclasses.replace(mix, std=float(cfg.data_std))
         return mix, None, None, (mix.dim,)
     return load
 

@@ -34,11 +34,14 @@ recorded in the history and the summary.
 
 The modules, one job each: :mod:`gans.tasks` (task registry and data loading),
 :mod:`gans.optimizer_factory` (optimizer registry), :mod:`gans.config` (:class:`TrainConfig`),
-:mod:`gans.device`, :mod:`gans.rng`, :mod:`gans.checkpoint`, :mod:`gans.run` (one run's state
-and step), :mod:`gans.loop` (the loop) and :mod:`gans.parallel` (spawned data parallel). This
-module keeps :func:`train` and re-exports their public names.
+:mod:`gans.device`, :mod:`gans.checkpoint`, :mod:`gans.run` (one run's state and step),
+:mod:`gans.loop` (the loop) and :mod:`gans.parallel` (spawned data parallel); the RNGs
+are :mod:`mechanics.utils.rng`'s. This module keeps :func:`train` and re-exports their
+public names.
 """
 from __future__ import annotations
+
+from mechanics.utils.rng import seed_everything
 
 from .checkpoint import CHECKPOINT
 from .config import NONFINITE_POLICIES, TrainConfig
@@ -49,7 +52,6 @@ from .loop import log
 from .loop import train_here as _train_here
 from .optimizer_factory import OPTIMIZER_DEFAULTS, OPTIMIZERS, build_derived, build_optimizer
 from .parallel import train_spawned as _train_spawned
-from .rng import seed_everything
 from .run import Run as _Run  # noqa: F401 (used by tests)
 from .run import TrainResult
 from .tasks import MIXTURES, TASKS, Task, load_task_data

@@ -1,17 +1,25 @@
 """``simulate``: the one entry point that integrates a game's dynamics in continuous time.
 
-Two real backends, chosen by name:
+Three real backends, chosen by name, all on the dynamics' fast vector field
+(:meth:`~mechanics.Dynamics.fast_field`: a closed form for the quadratic and bilinear
+games, today's autograd field otherwise):
 
 - ``"scipy"``: :func:`scipy.integrate.solve_ivp`, every method it has (explicit
   Runge-Kutta and the stiff ``Radau``, ``BDF``, ``LSODA``, which get the exact
-  Jacobian from autograd), optional dense output. One call per initial condition.
+  Jacobian: the constant matrix of a closed-form field, else autograd), optional dense
+  output. One call per initial condition, numpy in and out (for a closed-form field the
+  right-hand side is a plain ``M @ z``).
 - ``"torchdiffeq"``: :func:`torchdiffeq.odeint` (or ``odeint_adjoint``), any of its
   methods, on the device and dtype of ``z0``; a whole batch of initial conditions is
-  one call.
+  one call, with one step size shared by the batch.
+- ``"torchode"``: :mod:`torchode` (optional: ``pip install torchode``), a whole batch in
+  one call with a step size *per trajectory* (``dopri5``, ``tsit5``, ``heun``, ``euler``).
 
 A state whose norm passes ``divergence_threshold`` (or turns non-finite) is marked
 diverged at that time and frozen, so one exploding trajectory neither crashes the
-run nor poisons a batch with NaN.
+run nor poisons a batch with NaN. The check inside the solver is, on CPU, one dot
+product per evaluation while no member is near the threshold (the batch's squared norm
+bounds each member's), else one squared norm per member and one ``where``.
 """
 from __future__ import annotations
 
@@ -34,7 +42,9 @@ TORCHDIFFEQ_METHODS = ("dopri5", "dopri8", "bosh3", "fehlberg2", "adaptive_heun"
                        "fixed_adams")
 TORCHDIFFEQ_FIXED = ("euler", "midpoint", "heun2", "heun3", "rk4", "explicit_adams",
                      "implicit_adams", "fixed_adams")
-DEFAULT_METHOD = {"scipy": "DOP853", "torchdiffeq": "dopri5"}
+TORCHODE_METHODS = ("dopri5", "tsit5", "heun", "euler")
+TORCHODE_FIXED = ("heun", "euler")
+DEFAULT_METHOD = {"scipy": "DOP853", "torchdiffeq": "dopri5", "torchode": "dopri5"}
 
 
 def _check_times(ts) -> torch.Tensor:
@@ -67,17 +77,17 @@ def _first_crossing(zs: torch.Tensor, ts: torch.Tensor, threshold: float):
 
 
 def _freeze_after_divergence(zs: torch.Tensor, diverged, threshold: float) -> torch.Tensor:
-    """Replace every state from the first bad one on by the last good state."""
-    zs = zs.clone()
+    """Replace every state from the first bad one on by the last good state (vectorized)."""
     flat = zs.reshape(zs.shape[0], -1, zs.shape[-1])
-    for b in torch.nonzero(diverged.reshape(-1)).flatten().tolist():
-        traj = flat[:, b]
-        good = torch.isfinite(traj).all(-1) & (torch.linalg.vector_norm(
-            torch.nan_to_num(traj, nan=np.inf), dim=-1) <= threshold)
-        first_bad = int(torch.argmin(good.to(torch.int8)))
-        last = traj[first_bad - 1] if first_bad > 0 else traj[0]
-        traj[first_bad:] = last
-    return flat.reshape(zs.shape)
+    T, B = flat.shape[:2]
+    bad = (~torch.isfinite(flat).all(-1)) | (torch.linalg.vector_norm(
+        torch.nan_to_num(flat.detach(), nan=np.inf), dim=-1) > threshold)
+    bad &= diverged.reshape(1, -1)
+    first_bad = torch.where(bad.any(0), torch.argmax(bad.to(torch.int8), dim=0),
+                            torch.full((B,), T, device=flat.device))
+    last = flat[(first_bad - 1).clamp(min=0), torch.arange(B, device=flat.device)]
+    frozen = torch.arange(T, device=flat.device)[:, None] >= first_bad[None, :]
+    return torch.where(frozen[..., None], last[None], flat).reshape(zs.shape)
 
 
 # ----------------------------------------------------------------- scipy backend
@@ -91,15 +101,14 @@ def _solve_scipy(dyn: Dynamics, z0: torch.Tensor, ts: torch.Tensor, method: str,
     out = np.empty((len(t_np), flat.shape[0], dyn.dim))
     nfev, njev, dense, messages, ok = 0, 0, [], [], True
 
-    def fun(t, z):
-        with torch.enable_grad():
-            return dyn.vector_field(t, torch.from_numpy(z)).detach().numpy()
-
-    def jac(t, z):
-        return dyn.jacobian(torch.from_numpy(np.array(z))).detach().numpy()
+    field = dyn.fast_field()
+    fun = field.numpy(flat[0]) if len(flat) else None
+    jac = field.numpy_jacobian()
+    thr2 = threshold * threshold
 
     def blow_up(t, z):
-        return threshold - np.linalg.norm(z) if np.all(np.isfinite(z)) else -1.0
+        sq = float(z @ z)
+        return threshold - np.sqrt(sq) if sq <= thr2 else -1.0  # NaN and inf are past it
     blow_up.terminal = True
 
     extra = dict(options)
@@ -127,20 +136,34 @@ def _solve_scipy(dyn: Dynamics, z0: torch.Tensor, ts: torch.Tensor, method: str,
 
 # ----------------------------------------------------------- torchdiffeq backend
 class _Field(torch.nn.Module):
-    """The vector field as an nn.Module (odeint_adjoint needs one), with freezing."""
+    """The fast vector field as an nn.Module (odeint_adjoint needs one), with freezing:
+    a state whose squared norm is not <= threshold^2 (past it, inf or NaN) gets dz = 0."""
 
-    def __init__(self, dyn: Dynamics, threshold: float):
+    def __init__(self, dyn: Dynamics, threshold: float, dtype: torch.dtype):
         super().__init__()
-        self.dyn, self.threshold, self.nfev = dyn, threshold, 0
+        self.field, self.nfev = dyn.fast_field(), 0
+        self.thr2 = threshold * threshold
+        big = torch.finfo(dtype).max if dtype.is_floating_point else float("inf")
+        self.check_finite = not self.thr2 < big  # thr^2 overflows: inf <= thr^2 would pass
 
     def forward(self, t, z):
         self.nfev += 1
         with torch.enable_grad():
-            dz = self.dyn.vector_field(t, z)
-        dead = (~torch.isfinite(z).all(-1, keepdim=True)) | (
-            torch.linalg.vector_norm(torch.nan_to_num(z, nan=np.inf), dim=-1, keepdim=True)
-            > self.threshold)
-        return torch.where(dead, torch.zeros_like(dz), torch.nan_to_num(dz, nan=0.0))
+            dz = self.field(t, z)
+        if self.field.kind != "linear":  # an alive state can still give a NaN force
+            dz = torch.nan_to_num(dz, nan=0.0)
+        if z.device.type == "cpu" and z.numel():
+            # one dot product: the whole batch's squared norm bounds every member's, so
+            # when it is <= thr^2 (and finite) nobody has diverged; no per-row work
+            flat = z.detach().reshape(-1)
+            total = float(torch.dot(flat, flat))
+            if total <= self.thr2 and total < float("inf"):
+                return dz
+        sq = (z * z).sum(-1, keepdim=True)
+        alive = sq <= self.thr2
+        if self.check_finite:
+            alive &= torch.isfinite(sq)
+        return torch.where(alive, dz, 0.0)
 
 
 def _solve_torch(dyn: Dynamics, z0: torch.Tensor, ts: torch.Tensor, method: str, rtol: float,
@@ -152,7 +175,7 @@ def _solve_torch(dyn: Dynamics, z0: torch.Tensor, ts: torch.Tensor, method: str,
     if method in TORCHDIFFEQ_FIXED and "step_size" not in options and "grid_points" not in options:
         options["step_size"] = float(torch.diff(ts).abs().min()) / 10.0
     t = ts.to(device=z0.device, dtype=z0.dtype if z0.is_floating_point() else torch.float64)
-    field = _Field(dyn, threshold)
+    field = _Field(dyn, threshold, z0.dtype)
     solver = torchdiffeq.odeint_adjoint if adjoint else torchdiffeq.odeint
     extra = {"adjoint_params": ()} if adjoint else {}
     ok, message = True, ""
@@ -165,8 +188,55 @@ def _solve_torch(dyn: Dynamics, z0: torch.Tensor, ts: torch.Tensor, method: str,
     return zs, {"nfev": field.nfev}, ok, message
 
 
+# -------------------------------------------------------------- torchode backend
+def _solve_torchode(dyn: Dynamics, z0: torch.Tensor, ts: torch.Tensor, method: str, rtol: float,
+                    atol: float, threshold: float, options: dict):
+    """One batched call of torchode: every trajectory has its own step size."""
+    try:
+        import torchode
+    except ImportError:
+        raise ImportError("backend='torchode' needs the optional torchode package "
+                          "(pip install torchode)") from None
+    if method not in TORCHODE_METHODS:
+        raise ValueError(f"unknown torchode method {method!r}; valid: {', '.join(TORCHODE_METHODS)}")
+    options = dict(options)
+    batch = z0.shape[:-1]
+    y0 = z0.reshape(-1, dyn.dim)
+    t = ts.to(device=z0.device, dtype=z0.dtype).expand(y0.shape[0], -1)
+    field = _Field(dyn, threshold, z0.dtype)
+    term = torchode.ODETerm(field)
+    step = {"dopri5": torchode.Dopri5, "tsit5": torchode.Tsit5, "heun": torchode.Heun,
+            "euler": torchode.Euler}[method](term=term)
+    if method in TORCHODE_FIXED:
+        dt = options.pop("step_size", float(torch.diff(ts).abs().min()) / 10.0)
+        controller = torchode.FixedStepController()
+        dt0 = torch.full((y0.shape[0],), float(dt) * float(torch.sign(ts[-1] - ts[0])),
+                         dtype=z0.dtype, device=z0.device)
+    else:
+        controller = torchode.IntegralController(atol=atol, rtol=rtol, term=term)
+        dt0 = options.pop("dt0", None)
+    solver = torchode.AutoDiffAdjoint(step, controller, max_steps=options.pop("max_steps", None))
+    if options:
+        raise ValueError(f"unknown torchode options {sorted(options)}; valid: step_size "
+                         f"(fixed-step methods), dt0, max_steps")
+    # torchode combines stages with two-operand einsums, for which opt_einsum's path
+    # search is pure overhead (about a tenth of a 10^4-trajectory solve): off while solving
+    with torch.backends.opt_einsum.flags(enabled=False):
+        sol = solver.solve(torchode.InitialValueProblem(y0=y0, t_eval=t), dt0=dt0)
+    zs = sol.ys.transpose(0, 1).reshape(len(ts), *batch, dyn.dim)
+    status = sol.status.reshape(batch).cpu()
+    failed = status != 0
+    message = ""
+    if failed.any():  # stopped early (dt underflow, max steps): the unreached saves are NaN
+        codes = sorted({torchode.Status(int(c)).name for c in status[failed].reshape(-1)})
+        message = f"torchode stopped {int(failed.sum())} trajectories early: {', '.join(codes)}"
+    stats = {"nfev": field.nfev, "nfev_per_trajectory": sol.stats["n_f_evals"].reshape(batch).cpu(),
+             "steps_per_trajectory": sol.stats["n_steps"].reshape(batch).cpu()}
+    return zs, stats, not bool(failed.any()), message
+
+
 # ------------------------------------------------------------------ entry point
-BACKENDS = ("scipy", "torchdiffeq")
+BACKENDS = ("scipy", "torchdiffeq", "torchode")
 
 
 def simulate(dynamics: Dynamics, z0, ts: Sequence[float], *, backend: str = "torchdiffeq",
@@ -180,10 +250,11 @@ def simulate(dynamics: Dynamics, z0, ts: Sequence[float], *, backend: str = "tor
     dynamics: a :class:`~mechanics.Particle` or :class:`~mechanics.GradientFlow`.
     z0: ``(dim,)`` or a batch ``(*batch, dim)`` of initial states.
     ts: save times, strictly monotone (decreasing integrates backwards in time).
-    backend: ``"scipy"`` or ``"torchdiffeq"``.
-    method: a method of that backend (defaults: ``DOP853`` / ``dopri5``). Fixed-step
-        torchdiffeq methods take ``options={"step_size": h}`` (default: a tenth of
-        the smallest save interval).
+    backend: ``"scipy"``, ``"torchdiffeq"`` or ``"torchode"`` (optional package).
+    method: a method of that backend (defaults: ``DOP853`` / ``dopri5`` / ``dopri5``).
+        Fixed-step torchdiffeq and torchode methods take ``options={"step_size": h}``
+        (default: a tenth of the smallest save interval); torchode also takes ``dt0``
+        and ``max_steps``.
     rtol, atol: tolerances handed to the solver.
     adjoint: torchdiffeq only: backpropagate with ``odeint_adjoint``.
     dense_output: scipy only: keep a continuous solution per initial condition.
@@ -206,9 +277,12 @@ def simulate(dynamics: Dynamics, z0, ts: Sequence[float], *, backend: str = "tor
     if backend == "scipy":
         zs, stats, ok, msg, dense = _solve_scipy(dynamics, z0, ts, method, rtol, atol, threshold,
                                                  dense_output, options or {})
+    elif dense_output:
+        raise ValueError("dense_output=True needs the scipy backend")
+    elif backend == "torchode":
+        zs, stats, ok, msg = _solve_torchode(dynamics, z0, ts, method, rtol, atol, threshold,
+                                             options or {})
     else:
-        if dense_output:
-            raise ValueError("dense_output=True needs the scipy backend")
         zs, stats, ok, msg = _solve_torch(dynamics, z0, ts, method, rtol, atol, threshold,
                                           adjoint, options or {})
     diverged, at = _first_crossing(zs.detach(), ts, threshold)

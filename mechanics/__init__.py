@@ -9,7 +9,14 @@
 - :mod:`mechanics.energy`: energies, incl. :class:`LeadEnergy` (Thm. 1, eq. 37).
 - :mod:`mechanics.lyapunov`: energies along trajectories, :func:`verify_energy`,
   :func:`certified_rate`, Thm. 1's bound :func:`thm1_rate` (eq. 43).
+- :mod:`mechanics.utils`: the low-level helpers every package shares (atomic writes,
+  random number state, figures, the check of the top-level names).
 """
+__distribution__ = "game-mechanics"   # the marker mechanics.utils.names looks for
+
+from .utils.names import check_top_level_names
+
+check_top_level_names()
 from .catalogue import (GAMES, bilinear, coop_adversarial, dirac_gan, fr_g1, fr_g2, fr_g3,
                         fr_momentum_quadratic, gamma_quadratic, make_game, quadratic)
 from .dynamics import Dynamics, GradientFlow, Particle

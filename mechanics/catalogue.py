@@ -42,7 +42,7 @@ def bilinear(A=None) -> ZeroSumGame:
     A = _matrix([[1.0]] if A is None else A, "A")
     g = ZeroSumGame(lambda x, y: _bilinear_form(x, A, y), A.shape[0], A.shape[1],
                     equilibrium=(np.zeros(A.shape[0]), np.zeros(A.shape[1])), name="bilinear")
-    g.A = A
+    g.A, g.constant_hessian = A, True
     return g
 
 
@@ -55,7 +55,7 @@ def quadratic(h: float = 0.0, A=None) -> ZeroSumGame:
     n = A.shape[0]
     g = ZeroSumGame(lambda x, y: 0.5 * h * (_sq(x) - _sq(y)) + _bilinear_form(x, A, y), n, n,
                     equilibrium=(np.zeros(n), np.zeros(n)), name="quadratic")
-    g.h, g.A = h, A
+    g.h, g.A, g.constant_hessian = h, A, True
     return g
 
 
@@ -84,7 +84,7 @@ def coop_adversarial(gamma=0.5, A=None, B1=None, B2=None) -> ZeroSumGame:
     g = ZeroSumGame(lambda x, y: _bilinear_form(x, GA, y) + _bilinear_form(x, C1, x)
                     - _bilinear_form(y, C2, y), n, n,
                     equilibrium=(np.zeros(n), np.zeros(n)), name="coop-adversarial")
-    g.gamma, g.A, g.B1, g.B2 = gam, A, B1, B2
+    g.gamma, g.A, g.B1, g.B2, g.constant_hessian = gam, A, B1, B2, True
     return g
 
 
@@ -93,23 +93,25 @@ def gamma_quadratic(gamma: float = 1.0, n: int = 1) -> ZeroSumGame:
     gamma = finite_real(gamma, "gamma")
     g = ZeroSumGame(lambda x, y: gamma * (_sq(x) - _sq(y)), n, n,
                     equilibrium=(np.zeros(n), np.zeros(n)), name="gamma-quadratic")
-    g.gamma = gamma
+    g.gamma, g.constant_hessian = gamma, True
     return g
 
 
-def _scalar_game(fn, name: str) -> ZeroSumGame:
-    return ZeroSumGame(lambda x, y: fn(x[..., 0], y[..., 0]), 1, 1,
-                       equilibrium=(np.zeros(1), np.zeros(1)), name=name)
+def _scalar_game(fn, name: str, constant_hessian: bool = False) -> ZeroSumGame:
+    g = ZeroSumGame(lambda x, y: fn(x[..., 0], y[..., 0]), 1, 1,
+                    equilibrium=(np.zeros(1), np.zeros(1)), name=name)
+    g.constant_hessian = constant_hessian
+    return g
 
 
 def fr_g1() -> ZeroSumGame:
     """FR Sec. 6.1: ``g1 = -3x^2 - y^2 + 4xy``; (0, 0) is a local (global) minimax."""
-    return _scalar_game(lambda x, y: -3 * x**2 - y**2 + 4 * x * y, "fr-g1")
+    return _scalar_game(lambda x, y: -3 * x**2 - y**2 + 4 * x * y, "fr-g1", True)
 
 
 def fr_g2() -> ZeroSumGame:
     """FR Sec. 6.1: ``g2 = 3x^2 + y^2 + 4xy``; (0, 0) is stationary but NOT local minimax."""
-    return _scalar_game(lambda x, y: 3 * x**2 + y**2 + 4 * x * y, "fr-g2")
+    return _scalar_game(lambda x, y: 3 * x**2 + y**2 + 4 * x * y, "fr-g2", True)
 
 
 def fr_g3() -> ZeroSumGame:
@@ -124,7 +126,9 @@ def fr_momentum_quadratic() -> ZeroSumGame:
     def f(x, y):
         x1, x2, y1, y2 = x[..., 0], x[..., 1], y[..., 0], y[..., 1]
         return -0.45 * x1**2 - 0.5 * x2**2 - 0.5 * y1**2 - 0.05 * y2**2 + x1 * y2 + x2 * y2
-    return ZeroSumGame(f, 2, 2, equilibrium=(np.zeros(2), np.zeros(2)), name="fr-e2-quadratic")
+    g = ZeroSumGame(f, 2, 2, equilibrium=(np.zeros(2), np.zeros(2)), name="fr-e2-quadratic")
+    g.constant_hessian = True
+    return g
 
 
 def dirac_gan() -> ZeroSumGame:

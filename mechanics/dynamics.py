@@ -37,6 +37,18 @@ class Dynamics:
     def __call__(self, t, z):
         return self.vector_field(t, z)
 
+    def fast_field(self):
+        """This dynamics' vector field in its fastest exact form, built once and cached
+        (a :class:`mechanics.fields.FastField`: closed form for constant-Hessian games,
+        torch.func composition for other games, this :meth:`vector_field` otherwise)."""
+        from .fields import fast_field
+        key = (self.game, getattr(self, "force", None), getattr(self, "mass", None))
+        cached = self.__dict__.get("_fast_field")
+        if cached is None or any(a is not b for a, b in zip(cached[0], key)):
+            cached = (key, fast_field(self))
+            self.__dict__["_fast_field"] = cached
+        return cached[1]
+
     def split(self, z: torch.Tensor):
         """Views of the named parts of ``z`` (see the class docstring for the layout)."""
         raise NotImplementedError  # pragma: no cover

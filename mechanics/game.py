@@ -47,6 +47,11 @@ class Game:
     """
 
     zero_sum = False
+    #: True when both losses are quadratic polynomials, so the vector field (eq. 14) is
+    #: affine and its Jacobian constant. The quadratic and bilinear games of the catalogue
+    #: set it; simulations then use a closed-form field (``mechanics.fields``). Setting it
+    #: on a game that is not quadratic is caught by a one-time check against autograd.
+    constant_hessian = False
 
     def __init__(self, loss_x: Loss, loss_y: Loss, n: int, m: int,
                  equilibrium=None, name: str = "game"):

@@ -73,7 +73,10 @@ from typing import Dict, List, Optional, Sequence
 import torch
 import torch.autograd.forward_ad as fwAD
 
+from mechanics.utils.rng import rng_state, set_rng_state
+
 from ._dual import NotReverseSafe, Substitute, custom_function
+from .clipping import clip_by_total_norm, clip_coefficient, scaled, total_norm
 from .functional import axpy
 
 PLAYERS = ("x", "y")
@@ -204,18 +207,6 @@ def _check_loss(loss) -> None:
                              ": its JVP's saved values carry no reverse graph")
 
 
-def _rng_state():
-    cuda = (torch.cuda.get_rng_state_all()
-            if torch.cuda.is_available() and torch.cuda.is_initialized() else None)
-    return torch.get_rng_state(), cuda
-
-
-def _set_rng_state(state) -> None:
-    torch.set_rng_state(state[0])
-    if state[1] is not None:
-        torch.cuda.set_rng_state_all(state[1])
-
-
 class Evaluation:
     """Losses and derivatives at the current parameters, computed lazily and cached.
 
@@ -232,11 +223,19 @@ class Evaluation:
     check_finite: callable(name, loss) raising on a non-finite loss.
     reducer: ``None``, or a callable ``list of tensors -> list of their means over
         ranks`` (:class:`optimizers.distributed.AllReduceMean`); see the module docstring.
+    clip: ``{player: max_norm or None}``: :meth:`grad` (and the gradient term of
+        :meth:`grad_and_mixed` / :meth:`grad_plus_mixed`) returns player i's gradient
+        scaled to total norm at most ``max_norm`` (:mod:`optimizers.clipping`); the
+        second-order terms and :meth:`grad_wrt` stay unclipped.
+    on_grad: called as ``on_grad(player, grads)`` with each player's own gradient
+        ``grad_i L_i`` (unclipped, rank mean) when it is first computed; with
+        ``on_grad`` set, LEAD's one-pass direction also computes the gradient alone.
     """
 
     def __init__(self, closure: GameClosure, params: Dict[str, List[torch.Tensor]],
                  mixed_mode: str = "double_backward", second_order: bool = False,
-                 check_finite=None, reducer=None, on_fallback=None):
+                 check_finite=None, reducer=None, on_fallback=None, clip=None,
+                 on_grad=None):
         if mixed_mode not in MIXED_MODES:
             raise ValueError(f"mixed_mode must be one of {MIXED_MODES}, got {mixed_mode!r}")
         self.closure, self.params = closure, params
@@ -250,6 +249,9 @@ class Evaluation:
         self._first: Dict[str, List[torch.Tensor]] = {}   # loss s -> grads wrt x + y, graph
         self._mean: Dict[tuple, List[torch.Tensor]] = {}  # (s, i) -> grad_i L_s, rank mean
         self._released = False
+        self._clip = {p: v for p, v in (clip or {}).items() if v is not None}
+        self._on_grad = on_grad
+        self._clipped: Dict[str, List[torch.Tensor]] = {}   # player -> clipped grad_i L_i
 
     # --------------------------------------------------------------- losses
     def _store(self, out: Dict[str, torch.Tensor]):
@@ -281,6 +283,7 @@ class Evaluation:
             nx = len(self.params["x"])
             mean = self._reduce([t.detach() for t in self._first[s]])
             self._mean[(s, "x")], self._mean[(s, "y")] = mean[:nx], mean[nx:]
+            self._own_grad(s, self._mean[(s, s)])
         return self._first[s]
 
     def _mean_grad(self, s: str, i: str) -> List[torch.Tensor]:
@@ -292,7 +295,24 @@ class Evaluation:
             else:
                 self._mean[(s, i)] = self._reduce(_grads(self.loss(s), self.params[i],
                                                          retain_graph=True))
+                if s == i:
+                    self._own_grad(i, self._mean[(i, i)])
         return self._mean[(s, i)]
+
+    def _own_grad(self, i: str, g: List[torch.Tensor]) -> List[torch.Tensor]:
+        """``g = grad_i L_i`` (rank mean) has been computed: cache it, tell ``on_grad``."""
+        self._mean.setdefault((i, i), g)
+        if self._on_grad is not None:
+            self._on_grad(i, g)
+        return g
+
+    def _clip_own(self, i: str, g: List[torch.Tensor]) -> List[torch.Tensor]:
+        """``g`` (player i's gradient) clipped to ``clip[i]`` (the same list if unset)."""
+        if i not in self._clip:
+            return g
+        if i not in self._clipped:
+            self._clipped[i] = clip_by_total_norm(g, self._clip[i])[0]
+        return self._clipped[i]
 
     def grad_wrt(self, s: str, i: str, graph: bool = False) -> List[torch.Tensor]:
         """``grad_i L_s``; ``graph=True`` keeps it differentiable (needs second_order).
@@ -318,8 +338,8 @@ class Evaluation:
         self._released = True
 
     def grad(self, i: str) -> List[torch.Tensor]:
-        """``grad_i L_i`` (detached)."""
-        return self.grad_wrt(i, i)
+        """``grad_i L_i`` (detached), clipped when ``clip`` names player i."""
+        return self._clip_own(i, self.grad_wrt(i, i))
 
     # --------------------------------------------------- block products
     def hvp(self, s: str, i: str, j: str, v_j: Sequence[torch.Tensor]) -> List[torch.Tensor]:
@@ -349,7 +369,7 @@ class Evaluation:
                 m = [-t for t in m]
             return self.grad(i), m
         both = self._reduce([t.detach() for t in g + m])
-        return both[:len(g)], both[len(g):]
+        return self._clip_own(i, self._own_grad(i, both[:len(g)])), both[len(g):]
 
     def grad_plus_mixed(self, i: str, d_j: Sequence[torch.Tensor], alpha: float,
                         source: str = "own") -> List[torch.Tensor]:
@@ -357,13 +377,22 @@ class Evaluation:
         update direction. In ``"reverse_over_forward"`` (and ``"auto"``) mode with
         ``source="own"`` it is ONE reverse pass, ``grad_i (L_i + alpha <grad_j L_i, d_j>)``;
         otherwise the two terms are computed apart and added (``alpha * M + g``)."""
-        direction = self._lead_terms(i, d_j, alpha) if source == "own" else None
-        if direction is not None:
+        with_grad = i in self._clip or self._on_grad is not None
+        direction = self._lead_terms(i, d_j, alpha, with_grad) if source == "own" else None
+        if direction is None:
+            g, m = self.grad_and_mixed(i, d_j, source)
+            return axpy(g, alpha, m, donate=True)
+        if not with_grad:
             return self._reduce([t.detach() for t in direction])
-        g, m = self.grad_and_mixed(i, d_j, source)
-        return axpy(g, alpha, m, donate=True)
+        both = self._reduce([t.detach() for t in direction[0] + direction[1]])
+        n = len(both) // 2
+        direction, g = both[:n], self._own_grad(i, both[n:])
+        if i in self._clip:     # g + alpha M  ->  c g + alpha M = (g + alpha M) + (c - 1) g
+            coef = clip_coefficient(total_norm(g), self._clip[i]) - 1
+            direction = [d.add_(t) for d, t in zip(direction, scaled(g, coef))]
+        return direction
 
-    def _lead_terms(self, i: str, d_j, alpha: Optional[float]):
+    def _lead_terms(self, i: str, d_j, alpha: Optional[float], with_grad: bool = False):
         """LEAD's terms by reverse over forward (this rank's, not yet averaged):
         ``grad_i (L_i + alpha <grad_j L_i, d_j>)``, or for ``alpha=None`` the pair
         ``(grad_i L_i, grad_i <grad_j L_i, d_j>)`` (two reverse passes). In
@@ -373,28 +402,30 @@ class Evaluation:
         evaluation or its reverse pass fails (a :class:`NotReverseSafe` refusal, or an
         error in PyTorch's forward mode): then the random number state is put back,
         ``on_fallback`` is told, and ``None`` is returned (the caller uses double
-        backward, as in the other modes)."""
+        backward, as in the other modes). ``with_grad`` (with ``alpha``): the pair
+        ``(direction, grad_i L_i)``, the gradient by one more reverse pass."""
         if self.mode == "reverse_over_forward":
-            return self._dual_terms(i, d_j, alpha)
+            return self._dual_terms(i, d_j, alpha, with_grad)
         if (self.mode != "auto" or alpha is None or self._distributed
                 or self._n_params() < AUTO_MIN_PARAMS):
             return None    # (data parallel: ranks could not agree on a fallback)
-        rng = _rng_state()
+        rng = rng_state()
         try:
-            return self._dual_terms(i, d_j, alpha)
+            return self._dual_terms(i, d_j, alpha, with_grad)
         except (NotImplementedError, RuntimeError) as err:   # NotReverseSafe included
-            _set_rng_state(rng)
+            set_rng_state(rng)
             self.mode = "double_backward"
             if self._on_fallback is not None:
                 self._on_fallback(err)
             return None
 
-    def _dual_terms(self, i: str, d_j, alpha: Optional[float]):
+    def _dual_terms(self, i: str, d_j, alpha: Optional[float], with_grad: bool = False):
         primal, tangent = self._dual_loss(i, OTHER[i], d_j, attach=False)
         if alpha is None:
             return (_grads(primal, self.params[i], retain_graph=True),
                     _grads(tangent, self.params[i]))
-        return _grads(primal + alpha * tangent, self.params[i])
+        direction = _grads(primal + alpha * tangent, self.params[i], retain_graph=with_grad)
+        return (direction, _grads(primal, self.params[i])) if with_grad else direction
 
     def _n_params(self) -> int:
         return sum(p.numel() for ps in self.params.values() for p in ps)

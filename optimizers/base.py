@@ -10,6 +10,12 @@ tensors or of param-group dicts; each hyperparameter is a scalar (both players) 
 pair ``(value_x, value_y)``. ``step(closure)``: ``closure()`` returns
 ``(loss_x, loss_y)``, the loss each player *minimises* (zero-sum f: ``(f, -f)``), or
 ``closure(player)`` returns that player's loss alone.
+
+torch.optim conventions (issue 17): learning-rate schedulers work on ``group["lr"]`` and
+their extra group keys (``initial_lr``, ...) are kept through ``state_dict`` /
+``load_state_dict``; after ``step`` every parameter's ``.grad`` holds its player's
+gradient at the step's evaluation point; ``max_grad_norm`` clips each player's gradient
+before the update; ``zero_grad`` is torch.optim's.
 """
 from __future__ import annotations
 
@@ -27,6 +33,10 @@ from .functional import all_finite
 NONFINITE_POLICIES = ("raise", "flag")
 #: Default mixed-term mode; chosen by benchmarks/mixed_term.py (see docs/OPTIMIZERS.md).
 DEFAULT_MIXED_MODE = "auto"
+#: Param-group keys torch's learning-rate schedulers add (``LRScheduler``: initial_lr;
+#: ``OneCycleLR`` / ``CyclicLR``: the others). Accepted in groups and kept in checkpoints.
+SCHEDULER_KEYS = ("initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum")
+_GROUP_KEYS = ("params", "player", "param_names") + SCHEDULER_KEYS
 
 _MISSING = object()
 
@@ -102,17 +112,33 @@ ADAM_HYPER = {"lr": Hyper(positive), "betas": Hyper(adam_betas, pair_valued=True
               "eps": Hyper(positive)}
 
 
+def is_player_pair(value, pair_valued: bool = False) -> bool:
+    """Is ``value`` the per-player form ``(value_x, value_y)``? For a hyperparameter whose
+    one value is itself a pair (Adam's betas, ``pair_valued``) that is a pair of pairs."""
+    is_pair = isinstance(value, (tuple, list)) and len(value) == 2
+    if pair_valued:
+        is_pair = is_pair and all(isinstance(v, (tuple, list)) for v in value)
+    return is_pair
+
+
+def per_player(value, pair_valued: bool = False) -> tuple:
+    """``value`` (both players) or ``(value_x, value_y)`` -> ``(value_x, value_y)``."""
+    return tuple(value) if is_player_pair(value, pair_valued) else (value, value)
+
+
 def split_players(name: str, value, spec: Hyper) -> Dict[str, Any]:
     """``value`` or ``(value_x, value_y)`` -> ``{"x": ..., "y": ...}``, validated."""
-    is_pair = isinstance(value, (tuple, list)) and len(value) == 2
-    if spec.pair_valued:
-        is_pair = is_pair and all(isinstance(v, (tuple, list)) for v in value)
-    elif isinstance(value, (tuple, list)) and not is_pair:
+    is_pair = is_player_pair(value, spec.pair_valued)
+    if not spec.pair_valued and isinstance(value, (tuple, list)) and not is_pair:
         raise ValueError(f"Invalid {name}: expected a scalar or a pair (x value, y value), "
                          f"got {brief(value)}")
-    vals = value if is_pair else (value, value)
     return {p: spec.check(f"{name} (player {p})" if is_pair else name, v)
-            for p, v in zip(PLAYERS, vals)}
+            for p, v in zip(PLAYERS, per_player(value, spec.pair_valued))}
+
+
+def optional_positive(name: str, v) -> Optional[float]:
+    """``None`` or a finite number > 0 (``max_grad_norm``)."""
+    return None if v is None else positive(name, v)
 
 
 # ------------------------------------------------------------------ the base class
@@ -148,6 +174,25 @@ class GameOptimizer(torch.optim.Optimizer):
         first step that leaves them a ``RuntimeWarning`` says so and double backward is
         kept); everything else by ``"double_backward"``. ``"double_backward"``,
         ``"forward"`` (forward-over-reverse) or ``"reverse_over_forward"`` force one.
+    max_grad_norm:
+        ``None`` (default), a number > 0, or a pair ``(x value, y value)`` (``None`` for a
+        player leaves it unclipped). Before the update, player i's gradient
+        ``grad_i L_i``, all of its parameters together, is scaled by
+        ``min(1, max_grad_norm / (|grad_i L_i| + 1e-6))``, as
+        ``torch.nn.utils.clip_grad_norm_`` would scale ``.grad`` before a torch.optim
+        step. Every gradient an update uses is clipped (EG's extrapolation and update
+        gradients each); the second-order terms (LEAD's coupling term, CGD's and FR's
+        Hessian blocks, CO's and SGA's adjustments) are not. LEAD-Adam clips ``g`` in
+        line 7 / 15's ``g + alpha M``.
+    set_grad:
+        ``True`` (default): after ``step`` every parameter's ``.grad`` holds its player's
+        gradient ``grad_i L_i`` (unclipped; the mean over ranks under data parallelism)
+        at the step's evaluation point: the point where the loss ``step`` returns for
+        that player was evaluated (the start of the step; for alternating methods player
+        y's at ``(x_{k+1}, y_k)``). Existing ``.grad`` tensors are overwritten in place,
+        not added to. ``False`` leaves ``.grad`` alone: LEAD-Adam's one-pass direction
+        (``mixed_mode="auto"`` on large games, ``"reverse_over_forward"``) then needs one
+        reverse pass fewer per player.
     """
 
     hyper: Dict[str, Hyper] = {}
@@ -158,7 +203,7 @@ class GameOptimizer(torch.optim.Optimizer):
 
     def __init__(self, params_x, params_y, defaults: Dict[str, Any], *,
                  options: Optional[Dict[str, Any]] = None, nonfinite: str = "raise",
-                 mixed_mode: Optional[str] = None):
+                 mixed_mode: Optional[str] = None, max_grad_norm=None, set_grad: bool = True):
         unknown = set(defaults) - set(self.hyper)
         if unknown:
             raise TypeError(f"{type(self).__name__}: unknown hyperparameters {sorted(unknown)}")
@@ -169,6 +214,12 @@ class GameOptimizer(torch.optim.Optimizer):
         if mixed_mode not in MIXED_MODES:
             raise ValueError(f"Invalid mixed_mode: must be one of {MIXED_MODES}, "
                              f"got {mixed_mode!r}")
+        if not isinstance(set_grad, bool):
+            raise TypeError(f"Invalid set_grad: must be True or False, got {brief(set_grad)}")
+        self.max_grad_norm = split_players("max_grad_norm", max_grad_norm,
+                                           Hyper(optional_positive))
+        self.set_grad = set_grad
+        self._grads_set: set = set()     # players whose .grad this step has written
         self.nonfinite, self.mixed_mode = nonfinite, mixed_mode
         self._auto_fallback: Optional[str] = None   # "auto" after a refused operation
         self.options = dict(options or {})
@@ -222,9 +273,12 @@ class GameOptimizer(torch.optim.Optimizer):
             raise ValueError(f"a param group needs player='x' or 'y', got {player!r}")
         if isinstance(param_group.get("params"), (set, frozenset)):
             raise TypeError("params is a set; its order changes between runs. Use a list.")
-        unknown = set(param_group) - set(self.hyper) - {"params", "player", "param_names"}
+        unknown = set(param_group) - set(self.hyper) - set(_GROUP_KEYS)
         if unknown:
             raise ValueError(f"{type(self).__name__}: unknown param-group keys {sorted(unknown)}")
+        for key in SCHEDULER_KEYS:
+            if key in param_group:
+                _real(f"{key} (group of player {player})", param_group[key])
         for name, spec in self.hyper.items():
             if name in param_group:
                 param_group[name] = spec.check(f"{name} (group of player {player})",
@@ -292,7 +346,25 @@ class GameOptimizer(torch.optim.Optimizer):
                           mixed_mode=("double_backward" if self._auto_fallback
                                       else self.mixed_mode), second_order=second_order,
                           on_fallback=self._fall_back,
-                          check_finite=self._check_loss, reducer=self.reducer)
+                          check_finite=self._check_loss, reducer=self.reducer,
+                          clip=self.max_grad_norm,
+                          on_grad=self._store_grad if self.set_grad else None)
+
+    def _store_grad(self, player: str, grads: Sequence[torch.Tensor]) -> None:
+        """``.grad`` of player's parameters <- ``grads`` (its gradient at the step's
+        evaluation point: the first one computed in the step). Copied, since the step
+        may go on to overwrite ``grads``."""
+        if player in self._grads_set:
+            return
+        self._grads_set.add(player)
+        with torch.no_grad():
+            for p, g in zip(self.player_params(player), grads):
+                old = p.grad
+                if (old is not None and old.shape == g.shape and old.dtype == g.dtype
+                        and old.device == g.device):
+                    old.copy_(g)
+                else:
+                    p.grad = g.detach().clone()
 
     def _fall_back(self, err) -> None:
         """``mixed_mode="auto"``: reverse-over-forward failed (``err``); double backward
@@ -369,6 +441,7 @@ class GameOptimizer(torch.optim.Optimizer):
         closure = closure if isinstance(closure, GameClosure) else \
             GameClosure(closure, owner=type(self).__name__)
         self._tx = []
+        self._grads_set = set()
         try:
             with reducing(self.reducer):
                 losses = self._step(closure)
@@ -461,9 +534,15 @@ class GameOptimizer(torch.optim.Optimizer):
             if any(i in shapes for i in ids) or len(set(ids)) != len(ids):
                 bad(f"group {k}: parameter ids repeat")
             shapes.update({i: p.shape for i, p in zip(ids, mine["params"])})
-            unknown = set(g) - set(self.hyper) - {"params", "player", "param_names"}
+            unknown = set(g) - set(self.hyper) - set(_GROUP_KEYS)
             if unknown:
                 bad(f"group {k}: unknown keys {brief(sorted(map(str, unknown)))}")
+            for key in SCHEDULER_KEYS:     # a scheduler's keys: kept, as torch.optim does
+                if key in g:
+                    try:
+                        _real(f"{key} (saved group {k})", g[key])
+                    except ValueError as err:
+                        bad(str(err))
             for name, spec in self.hyper.items():
                 if name not in g:
                     bad(f"group {k}: no hyperparameter {name!r}")
@@ -514,3 +593,16 @@ class GameOptimizer(torch.optim.Optimizer):
         hp = ", ".join(f"{n}={self.defaults[n]}" for n in self.hyper)
         opts = "".join(f", {k}={v!r}" for k, v in self.options.items())
         return f"{type(self).__name__}({hp}{opts})"
+
+
+class AdamGameOptimizer(GameOptimizer):
+    """Base of the Adam-preconditioned methods whose hyperparameters are Adam's own
+    (``lr``, ``betas``, ``eps``; each a scalar or a per-player pair)."""
+
+    hyper = ADAM_HYPER
+
+    def __init__(self, params_x, params_y, lr, betas=(0.9, 0.999), eps=1e-8, *,
+                 nonfinite="raise", max_grad_norm=None, set_grad=True):
+        super().__init__(params_x, params_y, dict(lr=lr, betas=betas, eps=eps),
+                         nonfinite=nonfinite, max_grad_norm=max_grad_norm,
+                         set_grad=set_grad)

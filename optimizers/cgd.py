@@ -105,14 +105,16 @@ class CGD(GameOptimizer):
 
     def __init__(self, params_x, params_y, lr, *, zero_sum: bool = True,
                  cg_max_iter: Optional[int] = None, cg_tol: float = 1e-12,
-                 nonfinite: str = "raise", mixed_mode: Optional[str] = None):
+                 nonfinite: str = "raise",
+                 max_grad_norm=None, set_grad: bool = True, mixed_mode: Optional[str] = None):
         if not isinstance(zero_sum, bool):
             raise TypeError(f"Invalid zero_sum: expected True or False, got {zero_sum!r}")
         _check_cg(cg_max_iter, cg_tol)
         super().__init__(params_x, params_y, dict(lr=lr),
                          options=dict(zero_sum=zero_sum, cg_max_iter=cg_max_iter,
                                       cg_tol=float(cg_tol)),
-                         nonfinite=nonfinite, mixed_mode=mixed_mode)
+                         nonfinite=nonfinite,
+                         max_grad_norm=max_grad_norm, set_grad=set_grad, mixed_mode=mixed_mode)
         self.last_cg: Optional[CGResult] = None
 
     def _step(self, closure):

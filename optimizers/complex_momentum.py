@@ -50,9 +50,11 @@ class ComplexMomentum(GameOptimizer):
 
     hyper = {"lr": Hyper(positive), "beta": Hyper(complex_coefficient)}
 
-    def __init__(self, params_x, params_y, lr, beta, *, nonfinite: str = "raise"):
+    def __init__(self, params_x, params_y, lr, beta, *, nonfinite: str = "raise",
+                 max_grad_norm=None, set_grad: bool = True):
         super().__init__(params_x, params_y, dict(lr=lr, beta=beta), options=dict(),
-                         nonfinite=nonfinite)
+                         nonfinite=nonfinite,
+                         max_grad_norm=max_grad_norm, set_grad=set_grad)
 
     @staticmethod
     def _init(p):

@@ -41,14 +41,17 @@ class CO(GameOptimizer):
 
     hyper = {"lr": Hyper(positive), "gamma": Hyper(nonnegative)}
 
-    def __init__(self, params_x, params_y, lr, gamma=0.1, *, nonfinite: str = "raise"):
+    def __init__(self, params_x, params_y, lr, gamma=0.1, *, nonfinite: str = "raise",
+                 max_grad_norm=None, set_grad: bool = True):
         super().__init__(params_x, params_y, dict(lr=lr, gamma=gamma), options=dict(),
-                         nonfinite=nonfinite)
+                         nonfinite=nonfinite,
+                         max_grad_norm=max_grad_norm, set_grad=set_grad)
 
     def _step(self, closure):
         ev = self.evaluation(closure, second_order=True)
         ps = self.player_params("x") + self.player_params("y")
-        xi, jtxi = consensus_grad(ev, ps)
+        _, jtxi = consensus_grad(ev, ps)
+        xi = ev.grad("x") + ev.grad("y")       # the same xi, clipped under max_grad_norm
         lr = per_param(self, "x", "lr") + per_param(self, "y", "lr")
         gam = per_param(self, "x", "gamma") + per_param(self, "y", "gamma")
         new = [p.detach() - e * (v + c * w) for p, e, c, v, w in zip(ps, lr, gam, xi, jtxi)]

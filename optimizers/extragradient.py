@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from .autodiff import PLAYERS
-from .base import ADAM_HYPER, GameOptimizer, Hyper, positive
+from .base import AdamGameOptimizer, GameOptimizer, Hyper, positive
 from .functional import axpy, extrapolate, scale_by_adam
 
 
@@ -20,10 +20,12 @@ class ExtraGradient(GameOptimizer):
 
     hyper = {"lr": Hyper(positive), "lr_extrapolation": Hyper(positive)}
 
-    def __init__(self, params_x, params_y, lr, lr_extrapolation=None, *, nonfinite="raise"):
+    def __init__(self, params_x, params_y, lr, lr_extrapolation=None, *, nonfinite="raise",
+                 max_grad_norm=None, set_grad=True):
         super().__init__(params_x, params_y,
                          dict(lr=lr, lr_extrapolation=lr if lr_extrapolation is None
-                              else lr_extrapolation), nonfinite=nonfinite)
+                              else lr_extrapolation), nonfinite=nonfinite,
+                         max_grad_norm=max_grad_norm, set_grad=set_grad)
 
     def _step(self, closure):
         ev = self.evaluation(closure)
@@ -44,15 +46,8 @@ def _init_adam(p):
     return {"exp_avg": z, "exp_avg_sq": z.clone()}
 
 
-class ExtraAdam(GameOptimizer):
+class ExtraAdam(AdamGameOptimizer):
     """Extra-Adam (Gidel et al. 2019, Alg. 4); simultaneous, per-player hyperparameters."""
-
-    hyper = ADAM_HYPER
-
-    def __init__(self, params_x, params_y, lr, betas=(0.9, 0.999), eps=1e-8, *,
-                 nonfinite="raise"):
-        super().__init__(params_x, params_y, dict(lr=lr, betas=betas, eps=eps),
-                         nonfinite=nonfinite)
 
     def _adam(self, i, base, grads, m, v, t):
         """``(base - lr * adam_direction, m', v')`` group by group."""

@@ -89,7 +89,8 @@ class FR(GameOptimizer):
                  preconditioner: Optional[str] = None, rms_decay=0.99, eps=1e-8,
                  damping: float = 0.0, adaptive_damping: bool = False,
                  cg_max_iter: Optional[int] = None, cg_tol: float = 1e-12,
-                 nonfinite: str = "raise", mixed_mode: Optional[str] = None):
+                 nonfinite: str = "raise",
+                 max_grad_norm=None, set_grad: bool = True, mixed_mode: Optional[str] = None):
         if preconditioner not in PRECONDITIONERS:
             raise ValueError(f"Invalid preconditioner: must be one of {PRECONDITIONERS}, "
                              f"got {preconditioner!r}")
@@ -103,7 +104,8 @@ class FR(GameOptimizer):
                          options=dict(preconditioner=preconditioner, damping=damping,
                                       adaptive_damping=adaptive_damping,
                                       cg_max_iter=cg_max_iter, cg_tol=float(cg_tol)),
-                         nonfinite=nonfinite, mixed_mode=mixed_mode)
+                         nonfinite=nonfinite,
+                         max_grad_norm=max_grad_norm, set_grad=set_grad, mixed_mode=mixed_mode)
         self.last_rho: Optional[float] = None
         self.last_cg = None
 
@@ -166,10 +168,10 @@ class FR(GameOptimizer):
         if bb == 0.0:           # nothing to correct; the ratio is undefined
             return dY, lam
         model = float(dot(*[[h - c for h, c in zip(H(dY), b)]] * 2))
-        gy = ev.grad("y")
+        gy = ev.grad_wrt("y", "y")           # unclipped: the ratio compares true gradients
         with self.params_at({"x": [p.detach() - d for p, d in zip(px, dx)],
                              "y": [p.detach() + c for p, c in zip(py, dY)]}):
-            gy_new = self.evaluation(closure).grad("y")
+            gy_new = self.evaluation(closure).grad_wrt("y", "y")
         actual = float(dot(*[[u - v for u, v in zip(gy, gy_new)]] * 2))
         den = bb - model
         rho = (bb - actual) / den if den > 0 else -1.0

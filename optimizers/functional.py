@@ -1,8 +1,11 @@
 """Pure tensor math of the game optimizers (optax-style pieces on lists of tensors).
 
-Every function takes lists of same-shaped tensors and returns NEW tensors; nothing is
-mutated, so the same functions serve ``step()`` (under ``no_grad``) and analysis code
-(``torch.func.jacrev`` through an update gives its Jacobian).
+Every function takes lists of same-shaped tensors and, by default, returns NEW tensors
+without changing its inputs, so the same functions serve ``step()`` (under ``no_grad``)
+and analysis code (``torch.func.jacrev`` through an update gives its Jacobian). Two
+exceptions, both for the optimizers' steps: with ``donate=True`` a function may write its
+result into the donated inputs' buffers, and a function whose name ends in ``_``
+(``adam_``) updates its arguments in place, as torch's in-place operations do.
 
 Players follow the loss-minimisation convention: ``g_i = grad_i L_i`` with ``L_x = f``
 and ``L_y = -f`` for a zero-sum game, so every update below is a descent step.

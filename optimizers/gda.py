@@ -15,9 +15,11 @@ class GDA(TwoStepOptimizer):
 
     hyper = {"lr": Hyper(positive)}
 
-    def __init__(self, params_x, params_y, lr, *, alternating=False, nonfinite="raise"):
+    def __init__(self, params_x, params_y, lr, *, alternating=False, nonfinite="raise",
+                 max_grad_norm=None, set_grad=True):
         super().__init__(params_x, params_y, dict(lr=lr), alternating=alternating,
-                         nonfinite=nonfinite)
+                         nonfinite=nonfinite,
+                         max_grad_norm=max_grad_norm, set_grad=set_grad)
 
 
 class MomentumGDA(TwoStepOptimizer):
@@ -27,6 +29,8 @@ class MomentumGDA(TwoStepOptimizer):
 
     hyper = {"lr": Hyper(positive), "beta": Hyper(momentum)}
 
-    def __init__(self, params_x, params_y, lr, beta, *, alternating=False, nonfinite="raise"):
+    def __init__(self, params_x, params_y, lr, beta, *, alternating=False, nonfinite="raise",
+                 max_grad_norm=None, set_grad=True):
         super().__init__(params_x, params_y, dict(lr=lr, beta=beta), alternating=alternating,
-                         nonfinite=nonfinite)
+                         nonfinite=nonfinite,
+                         max_grad_norm=max_grad_norm, set_grad=set_grad)

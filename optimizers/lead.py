@@ -33,7 +33,8 @@ class TwoStepOptimizer(GameOptimizer):
     """
 
     def __init__(self, params_x, params_y, defaults, *, alternating=False, mixed_source="own",
-                 mixed_mode=None, nonfinite="raise"):
+                 mixed_mode=None, nonfinite="raise",
+                 max_grad_norm=None, set_grad=True):
         if not isinstance(alternating, bool):
             raise TypeError(f"Invalid alternating: must be True or False, got {alternating!r}")
         if mixed_source not in MIXED_SOURCES:
@@ -41,7 +42,8 @@ class TwoStepOptimizer(GameOptimizer):
                              f"got {mixed_source!r}")
         super().__init__(params_x, params_y, defaults,
                          options=dict(alternating=alternating, mixed_source=mixed_source),
-                         nonfinite=nonfinite, mixed_mode=mixed_mode)
+                         nonfinite=nonfinite,
+                         max_grad_norm=max_grad_norm, set_grad=set_grad, mixed_mode=mixed_mode)
         if alternating and any(v != 0 for p in PLAYERS for v in self._coef(p, "lookahead")):
             raise ValueError("Invalid lookahead: alternating updates need lookahead = 0")
 
@@ -138,7 +140,9 @@ class LEAD(TwoStepOptimizer):
     hyper = {"lr": Hyper(positive), "beta": Hyper(momentum), "alpha": Hyper(real)}
 
     def __init__(self, params_x, params_y, lr, beta, alpha, *, alternating=False,
-                 mixed_source="own", mixed_mode=None, nonfinite="raise"):
+                 mixed_source="own", mixed_mode=None, nonfinite="raise",
+                 max_grad_norm=None, set_grad=True):
         super().__init__(params_x, params_y, dict(lr=lr, beta=beta, alpha=alpha),
                          alternating=alternating, mixed_source=mixed_source,
-                         mixed_mode=mixed_mode, nonfinite=nonfinite)
+                         mixed_mode=mixed_mode, nonfinite=nonfinite,
+                         max_grad_norm=max_grad_norm, set_grad=set_grad)

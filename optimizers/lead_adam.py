@@ -63,12 +63,14 @@ class LEADAdam(GameOptimizer):
     hyper = {**ADAM_HYPER, "alpha": Hyper(real)}
 
     def __init__(self, params_x, params_y, lr, alpha, betas=(0.9, 0.999), eps=1e-8, *,
-                 mixed_source="own", mixed_mode=None, nonfinite="raise"):
+                 mixed_source="own", mixed_mode=None, nonfinite="raise",
+                 max_grad_norm=None, set_grad=True):
         if mixed_source not in MIXED_SOURCES:
             raise ValueError(f"Invalid mixed_source: must be one of {MIXED_SOURCES}, "
                              f"got {mixed_source!r}")
         super().__init__(params_x, params_y, dict(lr=lr, alpha=alpha, betas=betas, eps=eps),
                          options=dict(mixed_source=mixed_source), nonfinite=nonfinite,
+                         max_grad_norm=max_grad_norm, set_grad=set_grad,
                          mixed_mode=mixed_mode)
         self._spare = {}       # param -> state tensors replaced at the last step (reused)
 

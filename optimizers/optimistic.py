@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from .autodiff import PLAYERS
-from .base import ADAM_HYPER, GameOptimizer, Hyper, positive
+from .base import AdamGameOptimizer, GameOptimizer, Hyper, positive
 from .functional import optimistic_update, scale_by_adam
 
 
@@ -21,8 +21,10 @@ class OGDA(GameOptimizer):
 
     hyper = {"lr": Hyper(positive)}
 
-    def __init__(self, params_x, params_y, lr, *, nonfinite="raise"):
-        super().__init__(params_x, params_y, dict(lr=lr), nonfinite=nonfinite)
+    def __init__(self, params_x, params_y, lr, *, nonfinite="raise",
+                 max_grad_norm=None, set_grad=True):
+        super().__init__(params_x, params_y, dict(lr=lr), nonfinite=nonfinite,
+                         max_grad_norm=max_grad_norm, set_grad=set_grad)
 
     def _step(self, closure):
         ev = self.evaluation(closure)
@@ -43,15 +45,8 @@ def _init(p):
     return {"exp_avg": z, "exp_avg_sq": z.clone(), "prev_dir": z.clone()}
 
 
-class OptimisticAdam(GameOptimizer):
+class OptimisticAdam(AdamGameOptimizer):
     """Optimistic Adam, simultaneous; per-player ``lr``, ``betas``, ``eps``."""
-
-    hyper = ADAM_HYPER
-
-    def __init__(self, params_x, params_y, lr, betas=(0.9, 0.999), eps=1e-8, *,
-                 nonfinite="raise"):
-        super().__init__(params_x, params_y, dict(lr=lr, betas=betas, eps=eps),
-                         nonfinite=nonfinite)
 
     def _step(self, closure):
         t = self.game_step + 1

@@ -111,7 +111,7 @@ class RuleOptimizer(TwoStepOptimizer):
     def __init__(self, params_x, params_y, lr, beta, alpha=0.0, lookahead=0.0, *,
                  name="rule", rule: Optional[UpdateRule] = None, tol: Optional[float] = None,
                  max_iter: int = 100, alternating=False, mixed_source="own", mixed_mode=None,
-                 nonfinite="raise"):
+                 nonfinite="raise", max_grad_norm=None, set_grad=True):
         self.name, self.rule = name, rule
         general = rule is not None and (bool(rule.terms) or not rule.is_explicit)
         if general and alternating:
@@ -126,7 +126,8 @@ class RuleOptimizer(TwoStepOptimizer):
         super().__init__(params_x, params_y,
                          dict(lr=lr, beta=beta, alpha=alpha, lookahead=lookahead),
                          alternating=alternating, mixed_source=mixed_source,
-                         mixed_mode=mixed_mode, nonfinite=nonfinite)
+                         mixed_mode=mixed_mode, nonfinite=nonfinite,
+                         max_grad_norm=max_grad_norm, set_grad=set_grad)
         self._general, self.tol, self.max_iter = general, tol, max_iter
         self.last_solve: Optional[SolveStats] = None
         self.inner_iterations = 0
@@ -277,7 +278,8 @@ class RuleAdam(LEADAdam):
     """
 
     def __init__(self, params_x, params_y, rule: UpdateRule, lr, betas=(0.9, 0.999),
-                 eps=1e-8, *, mixed_mode=None, nonfinite="raise"):
+                 eps=1e-8, *, mixed_mode=None, nonfinite="raise", max_grad_norm=None,
+                 set_grad=True):
         if not rule.is_explicit or rule.lookahead != 0.0:
             raise ValueError(f"rule {rule.name!r}: Adam preconditioning is implemented for "
                              "explicit rules evaluated at the current point (no implicit "
@@ -287,7 +289,8 @@ class RuleAdam(LEADAdam):
                              "only (no operator on the step)")
         self.rule = rule
         super().__init__(params_x, params_y, lr=lr, alpha=rule.alpha / rule.eta, betas=betas,
-                         eps=eps, mixed_mode=mixed_mode, nonfinite=nonfinite)
+                         eps=eps, mixed_mode=mixed_mode, nonfinite=nonfinite,
+                         max_grad_norm=max_grad_norm, set_grad=set_grad)
 
     def _coupled(self, i) -> bool:
         return super()._coupled(i) or bool(self.rule.terms)
@@ -314,7 +317,7 @@ def _check_rule(rule, label: str) -> UpdateRule:
 
 def from_rule(rule, params_x, params_y, *, precondition=None, lr=None, betas=(0.9, 0.999),
               eps=1e-8, tol=None, max_iter=100, alternating=False, mixed_source="own",
-              mixed_mode=None, nonfinite="raise"):
+              mixed_mode=None, nonfinite="raise", max_grad_norm=None, set_grad=True):
     """An optimizer that iterates ``rule`` (an ``UpdateRule``, or a pair ``(rule_x, rule_y)``
     of explicit rules giving each player its own coefficients). Options as for
     :class:`~optimizers.LEAD`; ``tol`` (default 1e-10 in float64) and ``max_iter`` bound
@@ -329,7 +332,8 @@ def from_rule(rule, params_x, params_y, *, precondition=None, lr=None, betas=(0.
         if lr is None:
             raise ValueError("precondition='adam' needs Adam's learning rate lr")
         return RuleAdam(params_x, params_y, _check_rule(rule, "rule"), lr, betas, eps,
-                        mixed_mode=mixed_mode, nonfinite=nonfinite)
+                        mixed_mode=mixed_mode, nonfinite=nonfinite,
+                        max_grad_norm=max_grad_norm, set_grad=set_grad)
     if lr is not None:
         raise ValueError("lr is the rule's eta; pass lr only with precondition='adam'")
     if isinstance(rule, (tuple, list)):
@@ -350,4 +354,5 @@ def from_rule(rule, params_x, params_y, *, precondition=None, lr=None, betas=(0.
     return RuleOptimizer(params_x, params_y, coef["eta"], coef["beta"], coef["alpha"],
                          coef["lookahead"], name=name, rule=single, tol=tol, max_iter=max_iter,
                          alternating=alternating, mixed_source=mixed_source,
-                         mixed_mode=mixed_mode, nonfinite=nonfinite)
+                         mixed_mode=mixed_mode, nonfinite=nonfinite,
+                         max_grad_norm=max_grad_norm, set_grad=set_grad)

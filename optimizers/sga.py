@@ -51,12 +51,14 @@ class SGA(GameOptimizer):
     hyper = {"lr": Hyper(positive), "lam": Hyper(real)}
 
     def __init__(self, params_x, params_y, lr, lam=1.0, *, align: bool = False,
-                 align_eps: float = 0.1, nonfinite: str = "raise"):
+                 align_eps: float = 0.1, nonfinite: str = "raise",
+                 max_grad_norm=None, set_grad: bool = True):
         if not isinstance(align, bool):
             raise TypeError(f"Invalid align: expected True or False, got {align!r}")
         align_eps = positive("align_eps", align_eps)
         super().__init__(params_x, params_y, dict(lr=lr, lam=lam),
-                         options=dict(align=align, align_eps=align_eps), nonfinite=nonfinite)
+                         options=dict(align=align, align_eps=align_eps), nonfinite=nonfinite,
+                         max_grad_norm=max_grad_norm, set_grad=set_grad)
         self.last_sign = 1.0
 
     def _step(self, closure):

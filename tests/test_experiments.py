@@ -1,11 +1,10 @@
-"""Small versions of the experiment scripts of examples/ (helper 6b): LEAD Fig. 3,
+"""Small versions of the experiments of gamemech.experiments (helper 6b): LEAD Fig. 3,
 FR Sec. 6.1, LEAD App. J Fig. 9. Each checks numbers against an independent computation."""
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,14 +13,10 @@ import torch
 import mechanics
 import optimizers as O
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return importlib.import_module(f"gamemech.experiments.{name}")
 
 
 fig3, fr_toy, fig9 = (load(n) for n in ("fig3_coop_adversarial", "fr_toy_games",

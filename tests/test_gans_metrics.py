@@ -117,3 +117,52 @@ def test_inception_never_downloads(tmp_path):
     if not _TORCH_FIDELITY_AVAILABLE:
         with pytest.raises(ValueError, match="torch-fidelity"):
             gm.inception_features(w)
+
+
+# ------------------------------------------------------------------ energy distance
+def _energy_brute_force(x, y):
+    """Squared energy distance by explicit double loops over the pairs (numpy)."""
+    def mean_dist(a, b):
+        return np.mean([[np.linalg.norm(ai - bj) for bj in b] for ai in a])
+    return 2 * mean_dist(x, y) - mean_dist(x, x) - mean_dist(y, y)
+
+
+@pytest.mark.parametrize("d", [1, 2, 5])
+def test_energy_distance_matches_brute_force(d, rng):
+    x = rng.standard_normal((37, d))
+    y = 0.7 * rng.standard_normal((23, d)) + 0.4
+    assert gm.energy_distance(torch.from_numpy(x), torch.from_numpy(y)) == \
+        pytest.approx(_energy_brute_force(x, y), rel=1e-12, abs=1e-14)
+
+
+def test_energy_distance_is_scipys_in_one_dimension(rng):
+    from scipy.stats import energy_distance as scipy_energy
+    x, y = rng.standard_normal(300), rng.exponential(size=200)
+    ours = gm.energy_distance(torch.from_numpy(x)[:, None], torch.from_numpy(y)[:, None])
+    assert np.sqrt(ours) == pytest.approx(scipy_energy(x, y), rel=1e-10)
+
+
+def test_energy_distance_chunks_and_edge_cases(rng):
+    x = torch.from_numpy(rng.standard_normal((5000, 2)))   # more rows than one cdist chunk
+    y = x[:300] + 0.5
+    np.testing.assert_allclose(2 * gm._mean_distance(x, y) - gm._mean_distance(x, x) - gm._mean_distance(y, y),
+                               gm.energy_distance(x, y), rtol=1e-12)
+    assert gm.energy_distance(x[:10], x[:10]) == 0.0
+    assert np.isnan(gm.energy_distance(torch.tensor([[float("nan"), 0.0]]), x[:5]))
+    with pytest.raises(ValueError, match="energy_distance"):
+        gm.energy_distance(torch.zeros(4, 2), torch.zeros(4, 3))
+
+
+def test_a_ring_covers_every_mode_but_not_in_energy_distance():
+    """LEAD App. I.1 as written (unit circle, variance 0.05): a generator that draws the
+    ring through the means scores 8/8 modes and a high-quality fraction near the mixture's,
+    yet its energy distance is many times the real-vs-real value."""
+    mix = eight_gaussians()
+    g = torch.Generator().manual_seed(0)
+    real, real2 = mix.sample(2000, g), mix.sample(2000, g)
+    angle = 2 * np.pi * torch.rand(2000, generator=g, dtype=torch.float64)
+    ring = torch.stack([torch.cos(angle), torch.sin(angle)], 1) + 0.05 * torch.randn(2000, 2, generator=g, dtype=torch.float64)
+    ring_m, real_m = gm.mixture_metrics(ring, mix.means, mix.std), gm.mixture_metrics(real2, mix.means, mix.std)
+    assert ring_m["modes_covered"] == 8 and ring_m["hq_fraction"] > 0.99 and real_m["hq_fraction"] > 0.95
+    floor = gm.energy_distance(real, real2)
+    assert gm.energy_distance(ring, real) > 5 * floor

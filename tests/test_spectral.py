@@ -155,7 +155,7 @@ def test_user_method_can_be_registered_and_analysed():
 
 
 def test_figure1_plot(tmp_path):
-    from gamemech.cli.common import save_figure
+    from mechanics.utils.figures import save_figure
     from gamemech.spectrum_plots import figure1
     fig = figure1(bilinear(np.diag([1.0, 2.0])), ["gda", "lead"], lr=0.1, alpha=0.3, beta=0.0)
     out = tmp_path / "fig1.png"

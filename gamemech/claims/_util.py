@@ -1,19 +1,15 @@
-"""Small helpers shared by the checks: number formatting, the example scripts, random games,
+"""Small helpers shared by the checks: number formatting, the experiment modules, random games,
 and running an optimizer of :mod:`optimizers` on a :class:`mechanics.ZeroSumGame`."""
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import math
-from functools import lru_cache
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
 import optimizers as O
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def g(x, digits: int = 4) -> str:
@@ -25,17 +21,10 @@ def g(x, digits: int = 4) -> str:
     return f"{float(x):.{digits}g}"
 
 
-@lru_cache(maxsize=None)
 def example(name: str):
-    """The module ``examples/<name>.py`` of this checkout (the experiments reuse its
-    functions). Raises ``FileNotFoundError`` when the examples are not present."""
-    path = ROOT / "examples" / f"{name}.py"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: this check reuses the example script")
-    spec = importlib.util.spec_from_file_location(f"_claims_example_{name}", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    """The experiment module :mod:`gamemech.experiments.<name>` (the checks reuse its
+    ``run`` functions; installed with the package, so no checkout is needed)."""
+    return importlib.import_module(f"gamemech.experiments.{name}")
 
 
 def random_matrix(rng: np.random.Generator, n: int) -> np.ndarray:

@@ -193,7 +193,8 @@ def check_fr_sec61(quick: bool) -> ClaimResult:
                     got += " (not a stationary point of f: a spurious fixed point of the method)"
             if not _matches(EXPECTED[gname][m], cells[f"{gname}/{m}"]["outcome"]):
                 wrong.append(f"{gname}/{m}: {got} (paper: {EXPECTED[gname][m]})")
-    computed = (f"examples/fr_toy_games.run from {start} (the paper gives no coordinates), lr = "
+    computed = (f"gamemech.experiments.fr_toy_games.run from {start} (the paper gives no "
+                f"coordinates), lr = "
                 f"0.05, {steps} steps, FR App. D.1 settings (SGA lambda 1, CO gamma 0.1 in FR's "
                 "scaling), converged if |z| < 1e-3: " + "; ".join(
                     f"{k}: {v['outcome']} (|z| {g(v['final_distance'], 3)})" for k, v in cells.items()))

@@ -3,7 +3,7 @@
 Each check computes with the library: the symbolic derivation (``integrators.derive``),
 certified rates of Lyapunov functions (``mechanics.lyapunov``), autograd Jacobians of the
 implemented step maps (``integrators.spectral``), tuning (``integrators.tuning``), the
-optimizers (``optimizers``) and the experiment scripts of ``examples/``.
+optimizers (``optimizers``) and the experiments of :mod:`gamemech.experiments`.
 """
 from __future__ import annotations
 
@@ -481,7 +481,8 @@ def check_fig3(quick: bool) -> ClaimResult:
     par = (1 - adv["lead"]) >= 0.5 * (1 - game_specific)
     div = {m: adv[m] for m in ("negative-momentum", "gda", "positive-momentum")}
     div_ok = all(v >= 1 for v in div.values())
-    computed = (f"examples/fig3_coop_adversarial.run: n = {n}, random A, B1, B2 and "
+    computed = (f"gamemech.experiments.fig3_coop_adversarial.run: n = {n}, random A, B1, B2 "
+                f"and "
                 f"gamma = gamma_max * u (seed 0), each method tuned (differential evolution "
                 f"maxiter {maxiter}, popsize {popsize}); tuned radii: "
                 + "; ".join(f"gamma_max={gm}: " + ", ".join(f"{m} {g(v, 4)}" for m, v in r.items())
@@ -526,8 +527,8 @@ def check_fig9(quick: bool) -> ClaimResult:
     traj = fig9.trajectory("OGDA", 6.0, run_lr, (1.0, 1.0), 300, 0.0, 0.5)
     fig_lr = {gm: {m: fig9.trajectory(m, gm, 0.1, (1.0, 1.0), 200, 0.0, 0.5)[-1]
                    for m in ("OGDA", "GDA", "LEAD", "CGD")} for gm in (1.0, 6.0)}
-    computed = ("OGDA spectral radius (autograd step Jacobian, examples/fig9_ogda_gamma."
-                f"radius_map) on {len(lrs)} lrs in [1e-3, 1]: "
+    computed = ("OGDA spectral radius (autograd step Jacobian, gamemech.experiments."
+                f"fig9_ogda_gamma.radius_map) on {len(lrs)} lrs in [1e-3, 1]: "
                 + "; ".join(f"gamma={gm}: min {g(best[gm][0], 4)} at lr {g(best[gm][1], 3)}, "
                             f"largest converging lr {g(conv_lr[gm], 3)} (closed form 1/(3 gamma) = "
                             f"{g(1 / (3 * gm), 3)})" for gm in gammas)

@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-from .common import CLIError
+from .common import CLIError, WriteError
 
 #: subcommand modules, in the order ``gamemech --help`` lists them.
 COMMANDS = ("demo", "simulate", "energy", "derive", "family", "spectrum", "train", "claims")
@@ -42,7 +42,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except CLIError as err:
+    except (CLIError, WriteError) as err:     # bad input; an output that cannot be written
         print(f"gamemech: error: {err}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into `head` and the like: not an error

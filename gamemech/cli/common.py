@@ -10,22 +10,20 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from mechanics import GAMES, forces_from_names, make_game
+from mechanics.utils.atomic import (WriteError, atomic_write_bytes,  # noqa: F401 (re-exported)
+                                    unwritable_reason)
+from mechanics.utils.figures import save_figure  # noqa: F401 (re-exported)
 
 
 class CLIError(Exception):
     """A user error: printed as ``gamemech: error: ...`` with exit code 2."""
 
 
-class WriteError(CLIError, OSError):
-    """An output file could not be written. It is an ``OSError`` for library callers
-    and a :class:`CLIError` (one line, exit code 2) for the command line."""
 
 
 def _short(text, limit: int = 60) -> str:
@@ -187,60 +185,8 @@ def forces_from_args(args):
 def check_writable(path, what: str = "output file") -> Path:
     """Fail early (before any long computation) if ``path`` cannot be written:
     the nearest existing ancestor must be a writable directory, and ``path`` no directory."""
-    path = Path(path)
-    if path.is_dir():
-        raise CLIError(f"{what} {path} is a directory")
-    parent = path.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK):
-        raise CLIError(f"cannot write {what} {path}: {parent} is not a writable directory")
-    return path
+    reason = unwritable_reason(path, what)
+    if reason is not None:
+        raise CLIError(reason)
+    return Path(path)
 
-
-def atomic_write_bytes(path, data: bytes, what: str = "file") -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename.
-
-    An ``OSError`` (a path under a file, no permission, a full disk) becomes a
-    :class:`WriteError` naming the path; no temporary file is left behind.
-    """
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as err:
-        try:
-            check_writable(path, what)  # names the ancestor that is in the way
-        except CLIError as named:
-            raise WriteError(str(named)) from None
-        raise WriteError(f"cannot write {what} {path}: {err.strerror or err}") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual mode
-        os.replace(tmp, path)
-    except OSError as err:
-        Path(tmp).unlink(missing_ok=True)
-        raise WriteError(f"cannot write {what} {path}: {err.strerror or err}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def save_figure(fig, path) -> None:
-    """Save a matplotlib figure atomically (format from the suffix) and close it."""
-    import io
-
-    import matplotlib.pyplot as plt
-    path = Path(path)
-    fmt = path.suffix.lstrip(".").lower() or "png"
-    buf = io.BytesIO()
-    try:
-        fig.savefig(buf, format=fmt, dpi=120, bbox_inches="tight")
-    except ValueError as err:
-        raise CLIError(f"cannot write plot {path}: {err}") from None
-    finally:
-        plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue(), what="plot")

@@ -65,13 +65,10 @@ def config_from_args(args):
         if given:
             raise CLIError(f"--optimizer derived takes its coefficients from the rule; "
                            f"--{given[0].replace('_', '-')} does not apply (use --delta, --mu, --q)")
-    betas = None
-    if args.beta1 is not None or args.beta2 is not None:
-        from gans.train import TASKS
-        default = TASKS[args.task].betas
-        betas = (default[0] if args.beta1 is None else args.beta1,
-                 default[1] if args.beta2 is None else args.beta2)
-    return TrainConfig(
+    betas = _betas(args)
+    if args.iters is None and args.preset is None:
+        raise CLIError("--iters is required (or give --preset, which sets it)")
+    kw = dict(
         task=args.task, optimizer=args.optimizer, iters=args.iters, model=args.model, loss=args.loss,
         batch_size=args.batch_size, lr_g=lr_g, lr_d=lr_d, alpha_g=alpha_g, alpha_d=alpha_d,
         betas=betas, beta=args.beta, hyper=parse_hyper(args.hyper), n_dis=args.n_dis, ema=args.ema,
@@ -83,7 +80,26 @@ def config_from_args(args):
         forces=args.forces, scheme=args.scheme, delta=args.delta, mu=args.mu, q=args.q,
         gamma=args.gamma, precondition=args.precondition,
         nproc=args.nproc, on_nonfinite=args.on_nonfinite,
-        rollback_lr_factor=args.rollback_lr_factor, max_rollbacks=args.max_rollbacks)
+        rollback_lr_factor=args.rollback_lr_factor, max_rollbacks=args.max_rollbacks,
+        init=args.init, data_radius=args.data_radius, data_std=args.data_std)
+    if args.preset is not None:   # a flag given explicitly (not None) overrides the preset
+        from gans.presets import config
+        return config(args.preset, **{k: v for k, v in kw.items() if v is not None})
+    defaults = {"batch_size": 128, "init": "default"}
+    return TrainConfig(**{k: defaults.get(k) if v is None and k in defaults else v
+                          for k, v in kw.items()})
+
+
+def _betas(args):
+    """``--beta1`` / ``--beta2`` over the preset's (per-player) or the task's betas."""
+    if args.beta1 is None and args.beta2 is None:
+        return None
+    from gans.presets import PRESETS, player_betas
+    from gans.train import TASKS
+    base = (PRESETS[args.preset].settings.get("betas") if args.preset else None) or TASKS[args.task].betas
+    pair = tuple((b[0] if args.beta1 is None else args.beta1, b[1] if args.beta2 is None else args.beta2)
+                 for b in player_betas(base))
+    return pair if pair[0] != pair[1] else pair[0]
 
 
 def run(args) -> int:
@@ -115,7 +131,8 @@ def run(args) -> int:
         print(json.dumps(_clean(s)))
     else:
         if "modes_covered" in s:
-            quality = f"modes covered {s['modes_covered']}/{s['n_modes']}, high-quality {s['hq_fraction']:.3f}"
+            quality = (f"modes covered {s['modes_covered']}/{s['n_modes']}, high-quality "
+                       f"{s['hq_fraction']:.3f}, energy distance {s['energy_distance']:.4g}")
         else:
             fid = "n/a" if s.get("fid") is None else f"{s['fid']:.3f}"
             quality = f"FID ({s.get('fid_features') or 'no features'}) {fid}"
@@ -152,7 +169,13 @@ def register(sub) -> None:
     p.add_argument("--model", default=None, choices=list(MODELS), help="default: the task's")
     p.add_argument("--loss", default=None, choices=list(LOSSES),
                    help="default: saturating for mixtures, non-saturating for images")
-    p.add_argument("--iters", type=_positive_int("--iters"), required=True)
+    p.add_argument("--iters", type=_positive_int("--iters"), default=None,
+                   help="iterations (required unless --preset sets them)")
+    from gans.presets import PRESETS
+    p.add_argument("--preset", default=None, choices=list(PRESETS),
+                   help="named settings of a paper's experiment (gans.presets: lead-code = the "
+                        "official LEAD code's 8-Gaussians, lead-paper = the paper's text); "
+                        "flags given explicitly override it")
     p.add_argument("--out", default=None, metavar="DIR", help="output directory")
     p.add_argument("--data", default=None, metavar="DIR", help="dataset directory (cifar10, mnist)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
@@ -171,7 +194,16 @@ def register(sub) -> None:
     h.add_argument("--beta", type=finite_float("--beta"), default=None, help="LEAD momentum beta")
     h.add_argument("--hyper", action="append", metavar="KEY=VALUE",
                    help="extra optimizer hyperparameter, e.g. gamma=0.1 (CO), lam=1 (SGA); repeatable")
-    h.add_argument("--batch-size", "--batch", type=_positive_int("--batch-size"), default=128)
+    h.add_argument("--batch-size", "--batch", type=_positive_int("--batch-size"), default=None,
+                   help="default 128 (or the preset's)")
+    from gans.models import INITS
+    h.add_argument("--init", default=None, choices=list(INITS),
+                   help="weight initialisation: default (PyTorch's) or normal-0.02 (the official "
+                        "LEAD code / DCGAN)")
+    h.add_argument("--data-radius", type=finite_float("--data-radius", 0.0, strict=True), default=None,
+                   help="8gaussians: radius of the means (default 1, App. I.1)")
+    h.add_argument("--data-std", type=finite_float("--data-std", 0.0, strict=True), default=None,
+                   help="mixtures: per-coordinate std of every mode (default: the task's)")
     h.add_argument("--n-dis", type=_positive_int("--n-dis"), default=1,
                    help="discriminator steps per generator step")
     h.add_argument("--ema", type=finite_float("--ema", 0.0), default=0.0,

@@ -1,0 +1,114 @@
+"""Shared machinery of the GAN experiment scripts (``gan_appH.py``, ``gan_digits.py``,
+``gan_derived.py``): a resumable run queue whose results are appended one JSON line per
+finished run (partial results survive an interrupted session), and the statistics of the
+tables -- mean, a 95% bootstrap interval and a two-sided Mann-Whitney U test against a
+reference optimizer, per metric."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+import torch
+
+
+def machine() -> str:
+    """The machine a table ran on, in words."""
+    dev = (torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU")
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs "
+            f"({torch.get_num_threads()} torch thread(s) used), {dev}, torch {torch.__version__}")
+
+
+def load_runs(path: Path) -> list:
+    """The finished runs recorded in the JSON-lines file ``path``."""
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def append_run(path: Path, record: dict) -> None:
+    """Append one run's record as one line (flushed and synced: it survives a kill)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fh.write(json.dumps(record) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def run_queue(jobs, results: Path, run_one, key=lambda j: j) -> list:
+    """Run every job of ``jobs`` (dicts) not yet in ``results`` (matched on ``key``), in
+    order; ``run_one(job) -> dict`` is appended with the job's fields as it finishes."""
+    done = {json.dumps(key({k: r[k] for k in r}), sort_keys=True) for r in load_runs(results)}
+    for job in jobs:
+        if json.dumps(key(job), sort_keys=True) in done:
+            continue
+        t0 = time.perf_counter()
+        record = {**job, **run_one(job), "wall_seconds": round(time.perf_counter() - t0, 2)}
+        append_run(results, record)
+        print(" ".join(f"{k}={record[k]}" for k in job), "->",
+              ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                        for k, v in record.items() if k not in job and not isinstance(v, (dict, list))),
+              flush=True)
+    return load_runs(results)
+
+
+def bootstrap_interval(values, level: float = 0.95, n_boot: int = 10_000, seed: int = 0):
+    """Percentile bootstrap interval of the mean (``(nan, nan)`` for fewer than 2 values)."""
+    v = np.asarray(values, dtype=float)
+    if v.size < 2:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = v[rng.integers(0, v.size, size=(n_boot, v.size))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+def mann_whitney(a, b) -> float:
+    """Two-sided Mann-Whitney U p-value (``nan`` when a side has no values or all values
+    of both sides are equal)."""
+    from scipy.stats import mannwhitneyu
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.size == 0 or b.size == 0 or np.unique(np.concatenate([a, b])).size == 1:
+        return float("nan")
+    return float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
+
+
+def summarize(runs: list, group: str, metrics: dict, reference: str) -> list:
+    """One row per value of ``runs[i][group]``: n, and for each metric (name -> label)
+    mean, 95% interval, and the Mann-Whitney p-value against the ``reference`` group.
+    Runs whose metric is missing (diverged) are left out of that metric and counted."""
+    names = list(dict.fromkeys(r[group] for r in runs))
+    rows = []
+    for name in names:
+        rs = [r for r in runs if r[group] == name]
+        row = {group: name, "n": len(rs), "metrics": {}}
+        for m in metrics:
+            vals = [r[m] for r in rs if r.get(m) is not None]
+            ref = [r[m] for r in runs if r[group] == reference and r.get(m) is not None]
+            lo, hi = bootstrap_interval(vals)
+            row["metrics"][m] = {"mean": float(np.mean(vals)) if vals else float("nan"),
+                                 "lo": lo, "hi": hi, "n": len(vals),
+                                 "p_vs_ref": float("nan") if name == reference else mann_whitney(vals, ref)}
+        rows.append(row)
+    return rows
+
+
+def markdown_table(rows: list, group: str, metrics: dict, reference: str) -> str:
+    """The rows of :func:`summarize` as a markdown table: per metric ``mean [95% CI]`` and
+    the Mann-Whitney p-value against ``reference``."""
+    head = [group, "runs"] + list(metrics.values())
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        cells = [str(row[group]), str(row["n"])]
+        for m in metrics:
+            s = row["metrics"][m]
+            miss = f" ({row['n'] - s['n']} missing)" if s["n"] < row["n"] else ""
+            p = "" if row[group] == reference else f"; p = {s['p_vs_ref']:.2g}"
+            cells.append(f"{s['mean']:.3g} [{s['lo']:.3g}, {s['hi']:.3g}]{p}{miss}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + (f"\n\nEach cell: mean [95% percentile-bootstrap interval of the mean]; "
+                               f"p: two-sided Mann-Whitney U test against {reference}.")
