@@ -26,6 +26,7 @@ the library. :func:`register_force` gives it a name for ``forces_from_names`` an
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import lru_cache
 from typing import Callable, Dict, NamedTuple, Optional, Tuple
 
 import sympy as sp
@@ -99,8 +100,11 @@ class Force:
 
     def parameters(self) -> Dict[str, float]:
         """The force's parameters by symbol name (numbers, e.g. ``{"mu": 0.1}``)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)
-                if isinstance(getattr(self, f.name), float)} if _is_dataclass(self) else {}
+        if not _is_dataclass(self):
+            return {}
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {k: float(v) for k, v in values.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
     def operator(self, name: str, oracle, u):
         """Apply this force's own operator ``name`` at the oracle's point to the joint
@@ -117,9 +121,9 @@ class Force:
         return self.operator(term.operator, oracle, u)
 
     def numeric(self, coefficient: sp.Expr) -> float:
-        """A coefficient at this force's parameter values."""
-        subs = {symbol(k): v for k, v in self.parameters().items()}
-        return float(sp.sympify(coefficient).subs(subs))
+        """A coefficient at this force's parameter values (cached: the ODE calls it at
+        every evaluation)."""
+        return _numeric(sp.sympify(coefficient), tuple(sorted(self.parameters().items())))
 
     def __call__(self, game, state: PhaseState) -> Pair:
         oracle = GameDerivatives(game, state.x, state.y)
@@ -136,6 +140,11 @@ class Force:
 
     def __radd__(self, other) -> "ForceSum":
         return ForceSum(other, self)
+
+
+@lru_cache(maxsize=1024)
+def _numeric(coefficient: sp.Expr, params: Tuple[Tuple[str, float], ...]) -> float:
+    return float(coefficient.subs({symbol(k): v for k, v in params}))
 
 
 def _is_dataclass(obj) -> bool:
