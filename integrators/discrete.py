@@ -3,7 +3,7 @@
 :func:`rule_step` is one step of an :class:`UpdateRule` (see ``integrators.rule`` for
 the formula) on joint positions ``z = [x, y]``: the forces' operators at the game
 (:class:`~mechanics.derivatives.GameDerivatives`) fed to the same core as the torch
-optimizers (:func:`optimizers.functional.lead_update`), differentiable in ``z`` and ``z_prev``
+optimizers (:func:`integrators.updates.lead_update`), differentiable in ``z`` and ``z_prev``
 (``integrators.spectral`` takes its Jacobian by autograd). :func:`iterate` runs it and
 returns a :class:`~integrators.Trajectory` at times ``t = k delta``, so one game can be
 run in continuous and in discrete time and compared.
@@ -16,11 +16,11 @@ import torch
 
 from mechanics.derivatives import GameDerivatives
 from mechanics.game import Game
-from optimizers.functional import lead_update
 
 from .rule import UpdateRule
 from .simulate import _first_crossing, _freeze_after_divergence
 from .trajectory import Trajectory
+from .updates import lead_update
 
 
 def _split(game: Game, z: torch.Tensor):
@@ -48,7 +48,7 @@ def _terms(rule: UpdateRule, oracle, d, which):
 
 def _update(rule: UpdateRule, game: Game, z, d, p, d_next=None):
     """The rule's new position from ``z``, ``d = dz[k]`` with derivatives at ``p``
-    (:func:`optimizers.functional.lead_update`, the one core); ``d_next``: the new step
+    (:func:`integrators.updates.lead_update`, the one core); ``d_next``: the new step
     for the implicit terms (None: leave them out)."""
     (x, y), (dx, dy), (px, py) = _split(game, z), _split(game, d), _split(game, p)
     oracle = GameDerivatives(game, px, py)
@@ -117,7 +117,7 @@ def rule_step(rule: UpdateRule, game: Game, z: torch.Tensor, z_prev: torch.Tenso
     ``p = z + lookahead d``, ``v`` the game's vector field, ``C`` its mixed blocks
     (``C d = (grad_xy L_x d_y, grad_yx L_y d_x)``) and ``O_t`` the operators of the
     rule's further force terms (:class:`~integrators.rule.RuleTerm`), through
-    :func:`optimizers.functional.lead_update`. Implicit terms (``alpha_implicit`` and
+    :func:`integrators.updates.lead_update`. Implicit terms (``alpha_implicit`` and
     terms on ``dz[k+1]``) make the new step ``s`` solve ``(I + K(p)) s = r`` (dense,
     :func:`_coupling`); a ``proximal`` rule takes every derivative at the new point
     (Newton, :func:`_proximal`, to relative step ``tol``); otherwise ``s = r``.

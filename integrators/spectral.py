@@ -8,7 +8,7 @@ eq. 50): ``s = (z[k], z[k-1])``.
 :data:`METHODS` maps names to :class:`Method` values (hyperparameter names, default values
 and tuning bounds, state size and the step map). The step maps are the implemented
 updates: LEAD and heavy ball run :func:`integrators.discrete.rule_step`, the others the
-cores of their torch optimizers (:mod:`optimizers.functional`) on ``Game.vector_field``:
+cores of their torch optimizers (:mod:`integrators.updates`) on ``Game.vector_field``:
 one copy of each rule. :func:`step_jacobian` differentiates the step map by
 autograd (one reverse pass: the state is batched into ``D`` copies and the ``b``-th
 output coordinate of copy ``b`` is differentiated, games being batch-per-sample).
@@ -44,10 +44,10 @@ import torch
 
 from mechanics._validate import finite_real
 from mechanics.game import Game
-from optimizers.functional import complex_momentum_update, extrapolate, optimistic_update
 
 from .discrete import rule_step
 from .rule import UpdateRule
+from .updates import complex_momentum_update, extrapolate, optimistic_update
 
 StepFn = Callable[[Game, torch.Tensor, Mapping[str, float]], torch.Tensor]
 
@@ -120,20 +120,20 @@ def _halves(s: torch.Tensor, k: int):
 
 
 def gda_step(game, s, hp):
-    """Eq. 19's map ``F(z) = z - lr v(z)`` (the core of :func:`optimizers.functional.extrapolate`)."""
+    """Eq. 19's map ``F(z) = z - lr v(z)`` (the core of :func:`integrators.updates.extrapolate`)."""
     return extrapolate([s], [_v(game, s)], lr=hp["lr"])[0]
 
 
 def eg_step(game, s, hp):
     """Extragradient: ``z - lr v(z - lr v(z))``, the two
-    :func:`optimizers.functional.extrapolate` steps of :class:`optimizers.ExtraGradient`."""
+    :func:`integrators.updates.extrapolate` steps of :class:`optimizers.ExtraGradient`."""
     half = extrapolate([s], [_v(game, s)], lr=hp["lr"])[0]
     return extrapolate([s], [_v(game, half)], lr=hp["lr"])[0]
 
 
 def ogda_step(game, s, hp):
     """Optimistic GDA (FR App. D.1, eq. OGDA) on ``(z[k], z[k-1])``: the core of
-    :class:`optimizers.OGDA`, :func:`optimizers.functional.optimistic_update`."""
+    :class:`optimizers.OGDA`, :func:`integrators.updates.optimistic_update`."""
     z, zp = _halves(s, 2)
     new = optimistic_update([z], [_v(game, z)], [_v(game, zp)], lr=hp["lr"])[0]
     return torch.cat([new, z], dim=-1)
@@ -163,7 +163,7 @@ momentum_step.__doc__ = "Heavy ball (lecture notes eq. 17) on ``(z[k], z[k-1])``
 def complex_momentum_step(game, s, hp):
     """Complex momentum (Lorraine & Duvenaud) on ``(z, Re b, Im b)``, simultaneous form:
     the core of :class:`optimizers.ComplexMomentum`,
-    :func:`optimizers.functional.complex_momentum_update`."""
+    :func:`integrators.updates.complex_momentum_update`."""
     z, br, bi = _halves(s, 3)
     beta = cmath.rect(hp["beta_abs"], hp["beta_arg"])
     (new,), (nr,), (ni,) = complex_momentum_update([z], [_v(game, z)], [br], [bi],

@@ -1,6 +1,6 @@
 """``from_rule``: any :class:`integrators.rule.UpdateRule` that ``derive(...).to_update_rule``
 returns as a torch optimizer, on the same core as LEAD (eq. 12 / eq. 33,
-:func:`optimizers.functional.lead_update`).
+:func:`integrators.updates.lead_update`).
 
 The rule's ``eta`` is the optimizer's ``lr``; ``beta``, ``alpha`` and ``lookahead`` keep
 their names (derivatives at ``p = theta + lookahead d``). The rule derived from
