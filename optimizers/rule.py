@@ -197,7 +197,12 @@ class RuleOptimizer(TwoStepOptimizer):
         self.inner_iterations += iterations
 
     def _oracle(self, closure):
-        ev = self.evaluation(closure, second_order=True)
+        """An evaluation and its derivative oracle; second order (graphs kept for
+        Hessian-vector products) only when the rule has a term that needs them."""
+        rule = self.rule
+        second = bool(rule.terms) or rule.alpha_implicit != 0.0 or any(
+            a != 0 for i in PLAYERS for a in self.group_values(i, "alpha"))
+        ev = self.evaluation(closure, second_order=second)
         return ev, EvaluationDerivatives(ev, {i: self.player_params(i) for i in PLAYERS})
 
     def _proximal(self, closure, theta, d):
