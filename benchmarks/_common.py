@@ -1,8 +1,11 @@
 """Shared plumbing of the benchmark scripts: arguments, timing, machine facts, output.
 
 Every script prints a markdown table, writes ``<name>.json``, ``<name>.md`` and
-``<name>.png`` into ``--out`` (default ``benchmarks/results/``), all through a
-temporary file and a rename so an interrupted run leaves no half-written file.
+``<name>.png`` into ``--out DIR`` (required: a directory the user names; the reference
+results under ``benchmarks/results/`` change only when named on purpose), all through a
+temporary file and a rename so an interrupted run leaves no half-written file. A run says
+at its start how long the full version takes, names every file it writes, and reports its
+duration at the end (on stderr).
 
 Timing rules (machines here are noisy and shared): methods are interleaved inside
 each repeat, every figure is the median over repeats, and each speed figure is a
@@ -30,7 +33,16 @@ import torch  # noqa: E402
 from mechanics.utils.atomic import atomic_write_bytes  # noqa: E402
 from mechanics.utils.figures import save_figure  # noqa: E402
 
-DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+#: where the committed reference results live (regenerate with ``--out benchmarks/results``)
+REFERENCE_OUT = Path(__file__).resolve().parent / "results"
+#: how long each full run took on the development machine (benchmarks/README.md)
+FULL_RUN = {"simulation_throughput": "about 10 min", "cost_per_iteration": "about 14 min",
+            "derivative_passes": "about 30 s", "derived_vs_handwritten": "about 30 s",
+            "iterations_to_converge": "about 5 min"}
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def positive_int(text: str) -> int:
@@ -52,8 +64,10 @@ def base_parser(description: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--quick", action="store_true",
                    help="a small version (seconds): tiny sizes, one repeat; for smoke tests")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                   help="output directory for the JSON, markdown and plot (default: %(default)s)")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help="output directory for the JSON, markdown and plot (created if missing; "
+                        f"the committed reference results are in {REFERENCE_OUT.parent.name}/"
+                        f"{REFERENCE_OUT.name}/, name it to regenerate them)")
     p.add_argument("--threads", type=positive_int, default=1,
                    help="torch.set_num_threads (default 1: the machine is shared; stable numbers)")
     p.add_argument("--repeats", type=positive_int, default=None,
@@ -148,10 +162,13 @@ def write_outputs(out: Path, name: str, payload: Dict, table: str, fig=None) -> 
     paths = {"json": out / f"{name}.json", "md": out / f"{name}.md"}
     atomic_write_bytes(paths["json"], (json.dumps(payload, indent=2, default=_jsonable)
                                        + "\n").encode())
+    say(f"wrote {paths['json']}")
     atomic_write_bytes(paths["md"], (table + "\n").encode())
+    say(f"wrote {paths['md']}")
     if fig is not None:
         paths["png"] = out / f"{name}.png"
         save_figure(fig, paths["png"])
+        say(f"wrote {paths['png']}")
     return paths
 
 
@@ -169,12 +186,29 @@ def run_header(script: str, argv: Sequence[str], args, device: str = "cpu") -> D
     """Apply ``--threads`` and the seed; return the common part of the JSON payload."""
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    check_out(args.out)
+    length = ("quick run (seconds)" if args.quick else
+              f"full run, {FULL_RUN.get(script, 'minutes')} on 2 CPU cores (--quick: seconds)")
+    say(f"{script}: {length}; output to {args.out}")
     return {"command": " ".join(["python", f"benchmarks/{script}.py", *argv]),
             "quick": bool(args.quick), "machine": machine_info(device),
-            "load_before": load_average(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+            "load_before": load_average(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "_t0": time.perf_counter()}
+
+
+def check_out(out: Path) -> None:
+    """Refuse an unusable ``--out`` before measuring anything."""
+    from gamemech.cli.common import CLIError, check_output_dir
+    try:
+        check_output_dir(out)
+    except CLIError as err:
+        say(f"error: {err}")
+        raise SystemExit(2) from None
 
 
 def finish_header(payload: Dict) -> None:
+    payload["seconds"] = round(time.perf_counter() - payload.pop("_t0", time.perf_counter()), 1)
+    say(f"measured in {payload['seconds']} s")
     payload["load_after"] = load_average()
     payload["under_load"] = under_load(payload["load_before"], payload["load_after"],
                                        payload["machine"]["cpu_count"] or 1)

@@ -189,6 +189,10 @@ def _numpy_loop(M, ts, args):
 
 
 # ---------------------------------------------------------------- the runs
+SOLVER_KEYS = ("lib-torchdiffeq", "lib-torchode", "diffrax", "torchode", "numpy-loop",
+               "lib-scipy")
+
+
 def solvers(label: str, args) -> List[Dict]:
     """The solver table of one setting: name, maker, whether it is a loop (timed on few)."""
     return [
@@ -223,7 +227,7 @@ def bench_setting(label: str, args) -> Dict:
     ref = reference(M, z0, ts)
     ctx = {"dyn": dyn, "ts": ts, "n": player_dim, "h": h, "A": A, "q": q, "M": M}
     rows, notes = [], []
-    for spec in solvers(label, args):
+    for spec in (s for s in solvers(label, args) if s["key"] in args.solvers):
         try:
             run = spec["make"](ctx)
         except ImportError as err:
@@ -308,7 +312,12 @@ def parse(argv: Optional[Sequence[str]]):
     p.add_argument("--atol", type=float, default=1e-9)
     p.add_argument("--scipy-max", type=positive_int, default=None,
                    help="initial conditions the solve_ivp loops are timed on (default 20)")
+    p.add_argument("--solvers", default=",".join(SOLVER_KEYS),
+                   help="comma-separated subset of %(default)s")
     args = p.parse_args(argv)
+    args.solvers = [k.strip() for k in args.solvers.split(",") if k.strip()]
+    if not args.solvers or any(k not in SOLVER_KEYS for k in args.solvers):
+        p.error(f"--solvers must be a subset of {','.join(SOLVER_KEYS)}")
     games = [g.strip() for g in args.games.split(",") if g.strip()]
     bad = [g for g in games if g not in SETTINGS]
     if bad or not games:
@@ -335,7 +344,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     results = [bench_setting(g, args) for g in args.games]
     finish_header(payload)
     payload.update(settings={k: v for k, v in vars(args).items() if k not in ("out",)},
-                   results=results)
+                   results=results, rows=[r for res in results for r in res["rows"]])
     md = table(results)
     note = (f"\nLEAD ODE (eq. 10, mu = {args.mu}, q = 2/mu + mu) on eq. 13, t in "
             f"[0, {args.horizon}], {args.saves} save times, rtol = {args.rtol}, atol = "

@@ -1,8 +1,11 @@
 """The claims ledger from Python: the same checks as ``gamemech claims``.
 
-    python examples/claims.py --quick                 # about a minute, prints the verdicts
-    python examples/claims.py --out docs/CLAIMS.md    # the full ledger (about 10 minutes)
+    python examples/claims.py --quick                 # 65 s on 2 idle cores; lead-sec5, fr-sec6.1 differ
+    python examples/claims.py --out docs/CLAIMS.md    # the full ledger (281 s on 2 idle cores)
     python examples/claims.py --only lead-thm3,fr-thm1 --json
+
+(Timings as measured for issue 18; see README, "the claims ledger", for the verdicts that
+``--quick``'s smaller experiments change.)
 """
 from __future__ import annotations
 

@@ -70,7 +70,7 @@ def sample_grid(runs: list, width: int, out: Path, optimizers, max_seeds: int = 
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from gamemech.cli.common import save_figure
+    from mechanics.utils.figures import save_figure
     from gans.presets import config, mixture_of
     rs = [r for r in runs if r["width"] == width]
     seeds = sorted({r["seed"] for r in rs})[:max_seeds]
@@ -109,7 +109,7 @@ def energy_curves(runs: list, width: int, out: Path, optimizers) -> Path:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from gamemech.cli.common import save_figure
+    from mechanics.utils.figures import save_figure
     fig, axes = plt.subplots(1, len(optimizers), sharey=True, squeeze=False,
                              figsize=(3.2 * len(optimizers), 2.8))
     for ax, opt in zip(axes[0], optimizers):

@@ -68,7 +68,7 @@ def sample_grid(runs: list, out: Path, optimizers, max_seeds: int = 5) -> Path |
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from gamemech.cli.common import save_figure
+    from mechanics.utils.figures import save_figure
     from gans.report import image_grid
     seeds = sorted({r["seed"] for r in runs})[:max_seeds]
     if not seeds:

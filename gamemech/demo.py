@@ -20,8 +20,11 @@ FORCE_SETS = (("curl",), ("curl", "friction"), ("curl", "magnetic"),
               ("curl", "magnetic", "friction"))
 
 
-def run_demo(out, mu: float = 0.5, t_end: float = 40.0, backends=("scipy", "torchdiffeq")) -> dict:
-    """Simulate every force set with every backend; write PNGs and ``summary.json``."""
+def run_demo(out, mu: float = 0.5, t_end: float = 40.0, backends=("scipy", "torchdiffeq"),
+             log=None) -> dict:
+    """Simulate every force set with every backend; write PNGs and ``summary.json``.
+    ``log(text)``, when given, hears one line per simulation and per file written."""
+    log = log or (lambda text: None)
     from mechanics.utils.atomic import atomic_write_bytes
     from mechanics.utils.figures import save_figure
     from gamemech.plots import distance_plot, phase_plane
@@ -36,6 +39,7 @@ def run_demo(out, mu: float = 0.5, t_end: float = 40.0, backends=("scipy", "torc
         dyn = Particle(game, forces_from_names(names, mu=mu, q=q))
         lam = dyn.max_real_eigenvalue()
         for backend in backends:
+            log(f"simulating {' + '.join(names)} with {backend} (t = 0..{t_end:g})...")
             traj = simulate(dyn, dyn.state([1.0], [1.0]), ts, backend=backend,
                             rtol=1e-8, atol=1e-10, divergence_threshold=1e6)
             dist = traj.distance(game.equilibrium).numpy()
@@ -50,8 +54,11 @@ def run_demo(out, mu: float = 0.5, t_end: float = 40.0, backends=("scipy", "torc
                 curves.append((label, ts, dist))
     save_figure(phase_plane(panels, title=f"f = xy, mu = {mu}, q = 2/mu + mu = {q:.2f}"),
                 out / "phase_plane.png")
+    log(f"wrote {out / 'phase_plane.png'}")
     save_figure(distance_plot(curves, title="distance to the equilibrium (f = xy)"),
                 out / "distance.png")
+    log(f"wrote {out / 'distance.png'}")
     summary = {"game": "bilinear f = xy", "mu": mu, "q": q, "t_end": t_end, "runs": rows}
     atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=2).encode())
+    log(f"wrote {out / 'summary.json'}")
     return summary

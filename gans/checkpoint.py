@@ -9,6 +9,43 @@ import torch
 from mechanics.utils.atomic import atomic_write_bytes
 
 CHECKPOINT = "checkpoint.pt"
+#: the files of a run in its output directory (plus the ``samples_<iter>.png`` of evaluations)
+RUN_FILES = (CHECKPOINT, "metrics.json", "metrics.csv", "samples.png")
+
+
+def held_run_files(out: Path) -> list:
+    """The files of an earlier run in ``out`` (empty when there is none)."""
+    if not out.is_dir():
+        return []
+    return [f for f in RUN_FILES if (out / f).exists()] + \
+        sorted(p.name for p in out.glob("samples_*.png"))
+
+
+def check_out(out: Path | None, resume: bool, overwrite: bool) -> None:
+    """Before any work: ``out`` must be a directory (or creatable), and an earlier run in it
+    is only continued (``resume``) or replaced (``overwrite``), never overwritten silently."""
+    if out is None:
+        return
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"out {out} exists and is not a directory")
+    base = out
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        raise ValueError(f"cannot create out {out}: {base} is a file, not a directory")
+    held = held_run_files(out)
+    if held and not (resume or overwrite):
+        raise ValueError(f"out {out} already holds a run ({', '.join(held[:4])}"
+                         f"{', ...' if len(held) > 4 else ''}); resume it (--resume) or replace "
+                         "it (--overwrite)")
+
+
+def clear_run(out: Path) -> list:
+    """Delete the files of an earlier run in ``out`` (``overwrite``); return their names."""
+    held = held_run_files(out)
+    for name in held:
+        (out / name).unlink(missing_ok=True)
+    return held
 
 
 def write_checkpoint(path: Path, data: bytes) -> None:

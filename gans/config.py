@@ -12,6 +12,8 @@ from .optimizer_factory import OPTIMIZERS
 from .tasks import TASKS
 
 NONFINITE_POLICIES = ("stop", "rollback")
+#: below this many parameters (generator + discriminator) ``threads="auto"`` means 1 thread
+SMALL_MODEL = 1_000_000
 
 
 @dataclass
@@ -63,6 +65,11 @@ class TrainConfig:
     data_std: float | None = None      #: mixtures: per-coordinate std (None: the task's)
     init: str = "default"              #: models.INITS: "default" (PyTorch) or "normal-0.02"
     preset: str | None = None          #: the gans.presets name this config came from (echoed)
+    #: torch threads: None leaves torch's setting; "auto" uses 1 thread for models under
+    #: SMALL_MODEL parameters (threads cost more than they give there, and much more on a
+    #: loaded machine), torch's default otherwise; an integer sets it (``gamemech train``:
+    #: ``--threads``, default auto)
+    threads: int | str | None = None
 
     def resolved(self) -> "TrainConfig":
         """A copy with task defaults filled in and every field validated."""
@@ -105,6 +112,9 @@ class TrainConfig:
             raise ValueError(f"rollback_lr_factor must lie in (0, 1), got {c.rollback_lr_factor}")
         if c.max_rollbacks < 0:
             raise ValueError(f"max_rollbacks must be >= 0, got {c.max_rollbacks}")
+        if not (c.threads in (None, "auto") or (isinstance(c.threads, int)
+                                                 and not isinstance(c.threads, bool) and c.threads >= 1)):
+            raise ValueError(f"threads must be None, 'auto' or an integer >= 1, got {c.threads!r}")
         if not 0.0 <= c.ema < 1.0:
             raise ValueError(f"ema must lie in [0, 1) (0: no EMA), got {c.ema}")
         if t.needs_data_dir and not c.data_dir:
@@ -116,7 +126,7 @@ class TrainConfig:
 _NOT_IN_KEY = ("iters", "out", "progress", "checkpoint_every", "eval_every", "eval_samples",
                "log_every", "device", "data_dir", "fid_features", "inception_weights",
                "classifier_cache", "nproc", "on_nonfinite", "rollback_lr_factor",
-               "max_rollbacks", "preset")
+               "max_rollbacks", "preset", "threads")
 
 
 def config_key(cfg: TrainConfig) -> dict:

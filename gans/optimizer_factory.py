@@ -64,13 +64,13 @@ def build_optimizer(cfg: TrainConfig, G, D):
         raise ValueError(f"cannot build optimizer {cfg.optimizer!r}: {err}") from None
 
 
-def build_derived(cfg: TrainConfig, G, D):
-    """``optimizers.from_rule`` of the rule that ``integrators.derive`` derives for
+def derive_rule(cfg: TrainConfig):
+    """The :class:`~integrators.rule.UpdateRule` that ``integrators.derive`` derives for
     ``cfg.forces`` under ``cfg.scheme`` with time step ``delta`` (friction ``mu``, charge
-    ``q``, consensus ``gamma``); the rule's coefficients replace lr/alpha, or with
-    ``precondition="adam"`` its direction goes through Adam (lr, betas: the Adam ones)."""
+    ``q``, consensus ``gamma``). A momentum coefficient ``|beta| > 1`` is refused: the
+    rule's momentum alone would grow like ``|beta|^k`` (LEAD refuses beta outside (-1, 1)
+    for the same reason; ``beta = 1``, a rule without friction, is allowed)."""
     from integrators.derive import derive
-    from optimizers import from_rule
     if cfg.delta is None:
         raise ValueError("optimizer 'derived' needs the time step delta (--delta)")
     try:
@@ -78,6 +78,19 @@ def build_derived(cfg: TrainConfig, G, D):
             cfg.delta, cfg.mu, cfg.q, gamma=cfg.gamma)
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(f"cannot derive the rule: {err}") from None
+    if abs(rule.beta) > 1.0:
+        raise ValueError(f"the derived rule's momentum beta = {rule.beta:.6g} lies outside "
+                         f"[-1, 1] (delta={cfg.delta}, mu={cfg.mu}): its iterates would grow "
+                         "like |beta|^k; use a smaller --delta")
+    return rule
+
+
+def build_derived(cfg: TrainConfig, G, D):
+    """``optimizers.from_rule`` of :func:`derive_rule`; the rule's coefficients replace
+    lr/alpha, or with ``precondition="adam"`` its direction goes through Adam (lr, betas:
+    the Adam ones)."""
+    from optimizers import from_rule
+    rule = derive_rule(cfg)
     try:
         kw = dict(cfg.hyper)
         if cfg.precondition == "adam":
@@ -87,3 +100,38 @@ def build_derived(cfg: TrainConfig, G, D):
         return from_rule(rule, list(G.parameters()), list(D.parameters()), **kw)
     except TypeError as err:
         raise ValueError(f"cannot build the derived optimizer: {err}") from None
+
+
+def _plain(v):
+    if isinstance(v, (tuple, list)):
+        return [_plain(u) for u in v]
+    if isinstance(v, (bool, int, float, str)) or v is None:
+        return v
+    return repr(v)
+
+
+def describe_optimizer(cfg: TrainConfig, opt) -> dict:
+    """What ran, for metrics.json: ``{"class", "hyperparameters": {"generator": {...},
+    "discriminator": {...}}, "options"}`` read from the optimizer itself (its param groups),
+    and for ``derived`` the forces, scheme, delta, mu, q and the rule's coefficients."""
+    if hasattr(opt, "adams"):                       # gans.adam baselines: one Adam per player
+        groups = [("x", opt.adams["x"].param_groups[0]), ("y", opt.adams["y"].param_groups[0])]
+    else:
+        groups = [(g.get("player", "xy"[min(i, 1)]), g) for i, g in enumerate(opt.param_groups)]
+    hyper = {}
+    for player, g in groups:
+        name = "generator" if player == "x" else "discriminator"
+        if name not in hyper:                       # (the first group of each player)
+            hyper[name] = {k: _plain(v) for k, v in g.items()
+                           if k not in ("params", "player", "param_names")}
+    out = {"class": type(opt).__name__, "hyperparameters": hyper,
+           "options": {k: _plain(v) for k, v in getattr(opt, "options", {}).items()}}
+    if hasattr(opt, "mixed_mode"):
+        out["options"]["mixed_mode"] = opt.mixed_mode
+    if cfg.optimizer == "derived":
+        rule = derive_rule(cfg)
+        out["derived"] = {"forces": cfg.forces.split(","), "scheme": cfg.scheme,
+                          "delta": cfg.delta, "mu": cfg.mu, "q": cfg.q,
+                          "coefficients": {k: getattr(rule, k) for k in
+                                           ("beta", "eta", "alpha", "lookahead", "alpha_implicit")}}
+    return out

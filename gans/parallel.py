@@ -16,9 +16,10 @@ from .run import TrainResult
 from .tasks import load_task_data
 
 
-def spawned_rank(rank: int, world: int, cfg: TrainConfig, resume: bool, result: str) -> None:
+def spawned_rank(rank: int, world: int, cfg: TrainConfig, resume: bool, result: str,
+                 overwrite: bool = False) -> None:
     """One process of :func:`train_spawned` (the process group is already set up)."""
-    res = train_here(cfg, resume)
+    res = train_here(cfg, resume, overwrite)
     if rank == 0:
         from .report import _clean
         torch.save({"G": res.G.state_dict(), "D": res.D.state_dict(),
@@ -27,7 +28,7 @@ def spawned_rank(rank: int, world: int, cfg: TrainConfig, resume: bool, result: 
                     "history": json.dumps(_clean(res.history))}, result)
 
 
-def train_spawned(cfg: TrainConfig, resume: bool) -> TrainResult:
+def train_spawned(cfg: TrainConfig, resume: bool, overwrite: bool = False) -> TrainResult:
     """Launch ``cfg.nproc`` processes (:func:`optimizers.distributed.launch`; gloo on CPU,
     nccl when training on CUDA) and return rank 0's result."""
     import tempfile
@@ -40,7 +41,7 @@ def train_spawned(cfg: TrainConfig, resume: bool) -> TrainResult:
     with tempfile.TemporaryDirectory(prefix="gamemech-train-") as tmp:
         result = os.path.join(tmp, "result.pt")
         try:
-            launch(spawned_rank, cfg.nproc, args=(cfg, resume, result), backend=backend)
+            launch(spawned_rank, cfg.nproc, args=(cfg, resume, result, overwrite), backend=backend)
         except Exception as err:  # a rank's ValueError arrives wrapped: keep its last line
             lines = [l for l in str(err).strip().splitlines() if l.strip()]
             last = lines[-1] if lines else type(err).__name__

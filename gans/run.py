@@ -13,12 +13,13 @@ import torch
 from . import data as gdata
 from .adam import player_loss
 from .checkpoint import write_checkpoint
-from .config import TrainConfig, config_key
+from .config import SMALL_MODEL, TrainConfig, config_key
 from .device import world
 from .losses import get_loss
 from .models import build_models, init_weights
 from .optimizer_factory import build_optimizer
 from mechanics.utils.rng import rng_state, seed_everything, set_rng_state
+from .sizing import check_fits
 from .tasks import load_task_data
 
 log = logging.getLogger("gans.train")
@@ -34,6 +35,13 @@ class TrainResult:
     history: list
 
 
+def set_threads(threads, n_params: int) -> None:
+    """Apply ``TrainConfig.threads`` (see there) for a model of ``n_params`` parameters."""
+    if threads == "auto":
+        threads = 1 if n_params < SMALL_MODEL else None
+    if threads is not None:
+        torch.set_num_threads(threads)
+
 
 class Run:
     """The state of one run: models, optimizer, samplers, generators, history."""
@@ -41,6 +49,8 @@ class Run:
     def __init__(self, cfg: TrainConfig, device: torch.device):
         self.cfg, self.device = cfg, device
         self.mixture, self.images, self.labels, shape = load_task_data(cfg)
+        self.n_params = check_fits(cfg, shape, device)      # before allocating the models
+        set_threads(cfg.threads, self.n_params)
         seed_everything(cfg.seed)
         default = torch.get_default_dtype()   # initialise in float32 whatever the default
         torch.set_default_dtype(torch.float32)  # is, so the same seed gives the same run

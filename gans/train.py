@@ -61,11 +61,13 @@ __all__ = ["CHECKPOINT", "MIXTURES", "NONFINITE_POLICIES", "OPTIMIZERS", "OPTIMI
            "load_task_data", "log", "seed_everything", "select_device", "train"]
 
 
-def train(cfg: TrainConfig, resume: bool = False) -> TrainResult:
+def train(cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> TrainResult:
     """Train; write ``metrics.csv``, ``metrics.json``, ``samples.png`` and checkpoints to
-    ``cfg.out`` (when given). ``resume``: continue from ``cfg.out/checkpoint.pt``.
-    ``cfg.nproc > 1`` launches that many data-parallel processes (module docstring)."""
+    ``cfg.out`` (when given). ``resume``: continue from ``cfg.out/checkpoint.pt``. An
+    earlier run in ``cfg.out`` is a ``ValueError`` unless ``resume`` or ``overwrite`` (which
+    deletes its files once the new run is set up). ``cfg.nproc > 1`` launches that many
+    data-parallel processes (module docstring)."""
     cfg = cfg.resolved()
     if cfg.nproc > 1 and _world()[1] == 1:
-        return _train_spawned(cfg, resume)
-    return _train_here(cfg, resume)
+        return _train_spawned(cfg, resume, overwrite)
+    return _train_here(cfg, resume, overwrite)

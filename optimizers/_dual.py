@@ -18,7 +18,8 @@ also
 """
 from __future__ import annotations
 
-from typing import Dict
+import contextlib
+from typing import Dict, NamedTuple
 
 import torch
 import torch.autograd.forward_ad as fwAD
@@ -26,14 +27,34 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode, resolve_name
 
 
+#: the forward-AD level opened by :func:`dual_level` (-1: none)
+_level = -1
+
+
+@contextlib.contextmanager
+def dual_level():
+    """``torch.autograd.forward_ad.dual_level()``, remembering the level it opened (for
+    :func:`split_dual`)."""
+    global _level
+    with fwAD.dual_level() as level:
+        outer, _level = _level, level
+        try:
+            yield level
+        finally:
+            _level = outer
+
+
 def split_dual(t):
-    """``(primal, tangent)`` of a tensor at the current dual level (``tangent`` is ``None``
-    for a plain tensor, and for anything that is not a tensor).
-    ``torch._unpack_dual`` directly: ``fwAD.unpack_dual``'s wrapper costs 3x as much, and
-    this runs for every torch call of a closure under reverse-over-forward."""
-    level = fwAD._current_level
-    if isinstance(t, torch.Tensor) and level >= 0:
-        return torch._unpack_dual(t, level)
+    """``(primal, tangent)`` of a tensor at the level of :func:`dual_level` (``tangent``
+    is ``None`` for a plain tensor, and for anything that is not a tensor).
+
+    ``torch._unpack_dual`` directly, one of the two private torch calls of this package
+    (both here, both checked by ``tests/test_dual.py::test_private_torch_canary``): the
+    public ``fwAD.unpack_dual`` computes the same pair through a namedtuple wrapper that
+    costs 3x as much, and this runs for every torch call of a closure under
+    reverse-over-forward."""
+    if _level >= 0 and isinstance(t, torch.Tensor):
+        return torch._unpack_dual(t, _level)
     return t, None
 
 
@@ -43,10 +64,11 @@ _AFFINE = {F.linear: 0, F.conv1d: 1, F.conv2d: 2, F.conv3d: 3,
 _AFFINE_ARGS = ("input", "weight", "bias")
 
 
-def affine_jvp(func, args, kwargs):
+def affine_jvp(func, args, kwargs, split=split_dual):
     """``func(x, W, b, ...)`` on dual arguments by the bilinear rule: primal
     ``f(x, W, b)``, tangent ``f(x', W) + f(x, W', b')`` (terms with a missing tangent
-    skipped). Returns ``NotImplemented`` when no argument is dual."""
+    skipped). Returns ``NotImplemented`` when no argument is dual. ``split``: a tensor's
+    ``(primal, tangent)`` (:func:`split_dual`, or a caching version of it)."""
     args, kwargs = list(args), dict(kwargs)
     while len(args) < 3 and _AFFINE_ARGS[len(args)] in kwargs:
         args.append(kwargs.pop(_AFFINE_ARGS[len(args)]))
@@ -54,7 +76,7 @@ def affine_jvp(func, args, kwargs):
         return NotImplemented
     if len(args) == 2:
         args.append(None)
-    (xp, xt), (wp, wt), (bp, bt) = (split_dual(a) for a in args[:3])
+    (xp, xt), (wp, wt), (bp, bt) = (split(a) for a in args[:3])
     if xt is None and wt is None and bt is None:
         return NotImplemented
     rest = args[3:]
@@ -194,12 +216,27 @@ class Substitute(TorchFunctionMode):
     for an operation outside :data:`REVERSE_SAFE` (or a norm other than the 2-norm) that
     returns a dual tensor, for a dual tensor made by a custom ``autograd.Function``, and
     for any dual result computed under ``torch.no_grad`` (forward mode ignores it, reverse
-    mode does not: the two would disagree)."""
+    mode does not: the two would disagree).
+
+    ``undo=True`` (an attempt that may be refused and then redone another way): every
+    plain tensor an operation is about to write in place (``add_``, ``out=``; a module
+    buffer such as BatchNorm's ``num_batches_tracked``) and every running statistic a
+    normalisation is about to update is copied first; :meth:`undo` writes the copies
+    back, so a refused attempt leaves the closure's tensors as it found them.
+
+    In forward mode (``reverse_over_forward=False``) ``F.mse_loss`` on dual arguments is
+    computed by its formula (:func:`_mse_loss`): torch 2.13's reverse pass through its
+    forward-AD formula raises "ZeroTensors are immutable"."""
 
     def __init__(self, table: Dict[int, torch.Tensor], reverse_over_forward: bool = False,
-                 originals=()):
+                 originals=(), undo: bool = False):
         super().__init__()
         self.table, self.reverse_over_forward = table, reverse_over_forward
+        self._undo = [] if undo else None       # (tensor, its values before a write)
+        self._stand_ins = {id(t) for t in table.values()}
+        #: an exception left a torch call made under this mode (set by __torch_function__)
+        self.op_failed = False
+        self._parts: Dict[int, tuple] = {}      # stand-in -> (primal, tangent), cached
         #: storages of the replaced tensors: a plain tensor on one of them is a view or
         #: ``.data`` of a replaced tensor made outside the closure (it keeps no tangent)
         self._storages: Dict[int, list] = {}
@@ -223,19 +260,64 @@ class Substitute(TorchFunctionMode):
         return a
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
+        try:
+            return self._run(func, args, kwargs)
+        except NotReverseSafe:
+            raise
+        except BaseException:
+            self.op_failed = True     # a torch op failed (not the closure's own code)
+            raise
+
+    def _run(self, func, args, kwargs):
         args = tuple([self._sub(a) for a in args])
         kwargs = {k: self._sub(v) for k, v in kwargs.items()} if kwargs else {}
+        info = _info(func)
+        writes = info.writes or "out" in kwargs
+        if self._undo is not None and (writes or info.stats):
+            self._log_writes(info, writes, args, kwargs)
         if not self.reverse_over_forward:
+            if func is F.mse_loss and any(_is_dual(t) for t in _tensors(args, kwargs)):
+                out = _mse_loss(*args, **kwargs)
+                if out is not NotImplemented:
+                    return out
             return func(*args, **kwargs)
-        if (func in _REFUSE_EARLY or _writes(func, kwargs)) and \
-                any(_is_dual(t) for t in _tensors(args, kwargs)):
+        if (info.early or writes) and any(_is_dual(t) for t in _tensors(args, kwargs)):
             self._check_early(func, args, kwargs)   # before it runs: no buffer written, no draw
-        out = affine_jvp(func, args, kwargs) if func in _AFFINE else NotImplemented
-        if out is NotImplemented:
-            out = func(*args, **kwargs)
+        out = affine_jvp(func, args, kwargs, self._split) if info.affine else NotImplemented
+        if out is not NotImplemented:      # dual by construction
+            self._check(func, args, kwargs)
+            return out
+        out = func(*args, **kwargs)
         if _is_dual(out):
             self._check(func, args, kwargs)
         return out
+
+    def _split(self, a):
+        """:func:`split_dual`, computed once per stand-in (the parameters' dual
+        stand-ins are split by every affine layer that uses them)."""
+        if id(a) not in self._stand_ins:
+            return split_dual(a)
+        parts = self._parts.get(id(a))
+        if parts is None:
+            parts = self._parts[id(a)] = split_dual(a)
+        return parts
+
+    def _log_writes(self, info, writes, args, kwargs) -> None:
+        """Copy the plain tensors ``func`` is about to write (see the class docstring)."""
+        targets = [args[k] if len(args) > k else kwargs.get(name) for k, name in info.stats]
+        if writes:
+            targets.append(kwargs.get("out", args[0] if args else None))
+        for t in targets:
+            if isinstance(t, torch.Tensor) and t.grad_fn is None and not _is_dual(t):
+                with torch.no_grad():
+                    self._undo.append((t, t.detach().clone()))
+
+    def undo(self) -> None:
+        """Write back what :meth:`_log_writes` copied (latest first); call outside the mode."""
+        with torch.no_grad():
+            for t, saved in reversed(self._undo or ()):
+                t.copy_(saved)
+        self._undo = [] if self._undo is not None else None
 
     def _allowed(self, func, args, kwargs) -> bool:
         """Is ``func`` (a listed op; a norm only for p = 2) allowed? Cached per op."""
@@ -273,6 +355,50 @@ class Substitute(TorchFunctionMode):
                                  "no_grad, reverse mode does not")
         if not self._allowed(func, args, kwargs):
             raise NotReverseSafe(_name(func))
+
+
+#: normalisations that update running statistics in place: (argument position, name)
+_RUNNING_STATS = {F.batch_norm: ((1, "running_mean"), (2, "running_var")),
+                  F.instance_norm: ((1, "running_mean"), (2, "running_var"))}
+
+
+def _mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    """``F.mse_loss`` by its formula, ``mean / sum / none`` of ``(input - target)^2``
+    (``NotImplemented`` for the deprecated arguments and ``weight``)."""
+    if size_average is not None or reduce is not None or weight is not None \
+            or reduction not in ("mean", "sum", "none"):
+        return NotImplemented
+    d = input - target
+    sq = d * d
+    return sq.mean() if reduction == "mean" else sq.sum() if reduction == "sum" else sq
+
+
+class _OpInfo(NamedTuple):
+    """What :class:`Substitute` needs to know of an op before it runs (cached per op)."""
+
+    writes: bool       # writes into its first argument (in-place method or operator)
+    early: bool        # in _REFUSE_EARLY
+    affine: bool       # in _AFFINE
+    stats: tuple       # _RUNNING_STATS entry
+
+
+_INFO: Dict[object, _OpInfo] = {}
+
+
+def _info(func) -> _OpInfo:
+    try:
+        return _INFO[func]
+    except KeyError:
+        pass
+    except TypeError:        # unhashable
+        return _OpInfo(writes=_writes(func, {}), early=False, affine=False, stats=())
+    info = _INFO[func] = _op_info(func)
+    return info
+
+
+def _op_info(func) -> _OpInfo:
+    return _OpInfo(writes=_writes(func, {}), early=func in _REFUSE_EARLY,
+                   affine=func in _AFFINE, stats=_RUNNING_STATS.get(func, ()))
 
 
 _NAMES: Dict[object, str] = {}

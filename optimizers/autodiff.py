@@ -33,14 +33,17 @@ A block product is ONE Jacobian-vector product; no Jacobian is formed. Four mode
     reverse pass (:meth:`Evaluation.grad_plus_mixed`).
 
 ``"auto"`` (the optimizers' default)
-    LEAD's update direction ``g_i + alpha M_i`` (:meth:`Evaluation.grad_plus_mixed` with
-    ``source="own"``, LEAD-Adam's lines 7 / 15) by ``"reverse_over_forward"`` when the
-    two players have at least :data:`AUTO_MIN_PARAMS` parameters (below that the Python
-    cost of the parameter substitution outweighs the arithmetic saved: measured crossover
-    between the 8-Gaussians MLPs of width 64, 13 k parameters, and 256, 200 k); if the
-    closure uses an operation outside ``optimizers._dual.REVERSE_SAFE`` the evaluation
-    falls back to double backward (and tells its optimizer, which keeps double backward
-    from then on). Everything else by double backward.
+    An :class:`Evaluation` in this mode computes LEAD's update direction
+    ``g_i + alpha M_i`` (:meth:`Evaluation.grad_plus_mixed` with ``source="own"``,
+    LEAD-Adam's lines 7 / 15) by ``"reverse_over_forward"``, and everything else by
+    double backward. If the closure uses an operation outside
+    ``optimizers._dual.REVERSE_SAFE`` (or forward mode fails) the attempt is undone --
+    the random number state and every tensor the closure wrote in place (BatchNorm's
+    running statistics and ``num_batches_tracked``) are put back -- and the evaluation
+    falls back to double backward, telling its optimizer (which keeps double backward
+    from then on and saves that decision in its checkpoints). Whether the optimizer
+    asks for ``"auto"`` or for double backward at a step is its choice: LEAD-Adam times
+    the two exact modes on its first steps (:mod:`optimizers.auto_mode`).
 
 In ``"reverse_over_forward"`` mode affine layers (``F.linear`` and the convolutions) get
 their tangent from the bilinear rule ``f(x', W) + f(x, W') + b'`` computed directly:
@@ -75,7 +78,7 @@ import torch.autograd.forward_ad as fwAD
 
 from mechanics.utils.rng import rng_state, set_rng_state
 
-from ._dual import NotReverseSafe, Substitute, custom_function
+from ._dual import NotReverseSafe, Substitute, custom_function, dual_level
 from .clipping import clip_by_total_norm, clip_coefficient, scaled, total_norm
 from .functional import axpy
 
@@ -83,8 +86,6 @@ PLAYERS = ("x", "y")
 OTHER = {"x": "y", "y": "x"}
 MIXED_MODES = ("double_backward", "forward", "reverse_over_forward", "auto")
 MIXED_SOURCES = ("own", "opponent")
-#: ``mixed_mode="auto"`` uses reverse-over-forward from this many parameters (both players)
-AUTO_MIN_PARAMS = 100_000
 
 
 class NonFiniteError(FloatingPointError):
@@ -252,6 +253,29 @@ class Evaluation:
         self._clip = {p: v for p, v in (clip or {}).items() if v is not None}
         self._on_grad = on_grad
         self._clipped: Dict[str, List[torch.Tensor]] = {}   # player -> clipped grad_i L_i
+        self._rng_before: Dict[Optional[str], tuple] = {}  # closure argument -> RNG state
+        self._attempt: Optional[Substitute] = None  # auto's dual attempt in progress
+        self._closure_done = False          # the attempt's closure call has returned
+
+    def _call(self, s: str) -> Dict[str, torch.Tensor]:
+        """Run the closure for loss ``s`` (the pair closure for any ``s``). The first run
+        of each closure argument draws random numbers as usual; a later run (forward
+        mode re-evaluates per block product) starts from the random number state of the
+        first and leaves the state as it found it: every evaluation in a step sees the
+        same dropout masks and data draws, as with double backward's single run. (Not
+        for a closure's own ``torch.Generator``: it is not seen here. The state is that of
+        every global generator: torch, CUDA, numpy, Python's ``random``.)"""
+        key = s if self.closure.per_player else None
+        if key not in self._rng_before:
+            if self.mode != "double_backward":     # (which never runs a closure twice)
+                self._rng_before[key] = rng_state()
+            return self.closure(key)
+        now = rng_state()
+        set_rng_state(self._rng_before[key])
+        try:
+            return self.closure(key)
+        finally:
+            set_rng_state(now)
 
     # --------------------------------------------------------------- losses
     def _store(self, out: Dict[str, torch.Tensor]):
@@ -267,7 +291,7 @@ class Evaluation:
         if s not in self._losses:
             if self._released:
                 raise RuntimeError("Evaluation.release() was called: no further derivatives")
-            self._store(self.closure(s if self.closure.per_player else None))
+            self._store(self._call(s))
         return self._losses[s]
 
     def losses_detached(self) -> tuple:
@@ -397,49 +421,67 @@ class Evaluation:
         ``grad_i (L_i + alpha <grad_j L_i, d_j>)``, or for ``alpha=None`` the pair
         ``(grad_i L_i, grad_i <grad_j L_i, d_j>)`` (two reverse passes). In
         ``"reverse_over_forward"`` mode always; in ``"auto"`` mode for the summed direction
-        of a game of at least :data:`AUTO_MIN_PARAMS` parameters in one process (not under
-        data parallelism, where every rank would have to take the same fallback), unless the dual
-        evaluation or its reverse pass fails (a :class:`NotReverseSafe` refusal, or an
-        error in PyTorch's forward mode): then the random number state is put back,
+        in one process (not under data parallelism, where every rank would have to take
+        the same fallback), unless the dual evaluation or its reverse pass fails (a
+        :class:`NotReverseSafe` refusal, or an error in PyTorch's forward mode: raised by a
+        torch call on the dual evaluation, or by the reverse pass; an error the closure's
+        own code raises propagates, as it would by double backward): then the
+        closure's in-place writes and the random number state are put back,
         ``on_fallback`` is told, and ``None`` is returned (the caller uses double
         backward, as in the other modes). ``with_grad`` (with ``alpha``): the pair
         ``(direction, grad_i L_i)``, the gradient by one more reverse pass."""
         if self.mode == "reverse_over_forward":
             return self._dual_terms(i, d_j, alpha, with_grad)
-        if (self.mode != "auto" or alpha is None or self._distributed
-                or self._n_params() < AUTO_MIN_PARAMS):
+        if self.mode != "auto" or alpha is None or self._distributed:
             return None    # (data parallel: ranks could not agree on a fallback)
-        rng = rng_state()
+        key = i if self.closure.per_player else None
+        first = key not in self._rng_before       # (a re-run leaves the RNG as it was)
+        self._closure_done = False
         try:
-            return self._dual_terms(i, d_j, alpha, with_grad)
+            return self._dual_terms(i, d_j, alpha, with_grad, undo=True)
         except (NotImplementedError, RuntimeError) as err:   # NotReverseSafe included
-            set_rng_state(rng)
+            sub = self._attempt
+            if not (isinstance(err, NotReverseSafe) or self._closure_done
+                    or (sub is not None and sub.op_failed)):
+                raise      # the closure's own code failed: as it would by double backward
+            if sub is not None:
+                sub.undo()                    # the closure's buffers as they were
+            if first and key in self._rng_before:   # its random draws as they were
+                set_rng_state(self._rng_before.pop(key))
+            self._values.pop(i, None)
             self.mode = "double_backward"
             if self._on_fallback is not None:
                 self._on_fallback(err)
             return None
+        finally:
+            self._attempt = None
 
-    def _dual_terms(self, i: str, d_j, alpha: Optional[float], with_grad: bool = False):
-        primal, tangent = self._dual_loss(i, OTHER[i], d_j, attach=False)
+    def _dual_terms(self, i: str, d_j, alpha: Optional[float], with_grad: bool = False,
+                    undo: bool = False):
+        primal, tangent = self._dual_loss(i, OTHER[i], d_j, attach=False, undo=undo)
         if alpha is None:
             return (_grads(primal, self.params[i], retain_graph=True),
                     _grads(tangent, self.params[i]))
         direction = _grads(primal + alpha * tangent, self.params[i], retain_graph=with_grad)
         return (direction, _grads(primal, self.params[i])) if with_grad else direction
 
-    def _n_params(self) -> int:
-        return sum(p.numel() for ps in self.params.values() for p in ps)
-
-    def _dual_loss(self, s: str, j: str, v_j, attach: bool):
+    def _dual_loss(self, s: str, j: str, v_j, attach: bool, undo: bool = False):
         """``(L_s, <grad_j L_s, v_j>)``, both with reverse graphs, from one evaluation of
         the closure with ``theta_j`` dual (tangent ``v_j``). ``attach=False`` substitutes
         ``theta_j`` detached: no reverse graph reaches it (derivatives wrt the other
-        player only). The tangent is a constant 0 when ``L_s`` ignores ``theta_j``."""
-        with fwAD.dual_level():
+        player only). The tangent is a constant 0 when ``L_s`` ignores ``theta_j``.
+        ``undo``: the substitution logs the closure's in-place writes
+        (:class:`~optimizers._dual.Substitute`), kept as ``self._attempt``."""
+        with dual_level():
             table = {id(p): fwAD.make_dual(p if attach else p.detach(), v.to(p.dtype))
                      for p, v in zip(self.params[j], v_j)}
-            with Substitute(table, reverse_over_forward=True, originals=self.params[j]):
-                out = self.closure(s if self.closure.per_player else None)
+            sub = Substitute(table, reverse_over_forward=True, originals=self.params[j],
+                             undo=undo)
+            if undo:
+                self._attempt = sub
+            with sub:
+                out = self._call(s)
+            self._closure_done = True     # (errors from here on are PyTorch's)
             _check_loss(out[s])
             pair = fwAD.unpack_dual(out[s])
             primal, tangent = pair.primal, pair.tangent
@@ -452,10 +494,10 @@ class Evaluation:
     def _forward_block(self, s: str, i: str, j: str, v_j):
         """Forward-over-reverse: re-run L_s with theta_j dual (tangent v_j). Returns this
         rank's ``(grad_i L_s, grad_ij L_s . v_j)``; the callers average them."""
-        with fwAD.dual_level():
+        with dual_level():
             table = {id(p): fwAD.make_dual(p, v.to(p.dtype)) for p, v in zip(self.params[j], v_j)}
             with Substitute(table):
-                out = self.closure(s if self.closure.per_player else None)
+                out = self._call(s)
             loss = out[s]
             primal = self._reduce([fwAD.unpack_dual(loss).primal.detach()])[0]
             if self._check_finite is not None:

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
+import torch.autograd.forward_ad as fwAD
 
 from .autodiff import (MIXED_MODES, PLAYERS, Evaluation, GameClosure,
                        NonFiniteError, reducing)
@@ -39,6 +40,22 @@ SCHEDULER_KEYS = ("initial_lr", "max_lr", "min_lr", "max_momentum", "base_moment
 _GROUP_KEYS = ("params", "player", "param_names") + SCHEDULER_KEYS
 
 _MISSING = object()
+
+
+class _DifferentiableClosure(GameClosure):
+    """A :class:`GameClosure` whose losses must require grad: a Python number or a detached
+    tensor cannot be differentiated, and the step would silently change nothing."""
+
+    def __call__(self, player=None):
+        losses = super().__call__(player)
+        if all(bool(torch.isfinite(v.detach())) for v in losses.values()):  # (else: NonFiniteError)
+            for name, v in losses.items():
+                if not (v.requires_grad or fwAD.unpack_dual(v).tangent is not None):
+                    raise ValueError(  # (a tangent: a player substituted, detached, as dual)
+                        f"{self.owner}: loss_{name} does not require grad (a Python number, or a "
+                        f"tensor computed under torch.no_grad() or detached, e.g. by .item()); "
+                        f"return the loss as computed from the parameters")
+        return losses
 
 
 # ------------------------------------------------------------------ validation
@@ -167,12 +184,13 @@ class GameOptimizer(torch.optim.Optimizer):
         to ``nonfinite_steps``. Either way no NaN is ever written into the parameters.
     mixed_mode:
         How Hessian-block products are computed (:mod:`optimizers.autodiff`); same values,
-        different cost. ``"auto"`` (default): LEAD-Adam's ``g + alpha M`` by
-        ``"reverse_over_forward"`` in one reverse pass, for games of at least
-        :data:`optimizers.autodiff.AUTO_MIN_PARAMS` parameters whose closure stays within
-        the operations that mode supports (:data:`optimizers._dual.REVERSE_SAFE`; at the
-        first step that leaves them a ``RuntimeWarning`` says so and double backward is
-        kept); everything else by ``"double_backward"``. ``"double_backward"``,
+        different cost. ``"auto"`` (default): LEAD-Adam's ``g + alpha M`` by whichever of
+        ``"reverse_over_forward"`` and ``"double_backward"`` measured faster on its first
+        steps (:mod:`optimizers.auto_mode`), reverse over forward only for closures that
+        stay within the operations it supports (:data:`optimizers._dual.REVERSE_SAFE`; at
+        the first step that leaves them a ``RuntimeWarning`` says so, the attempt is
+        undone and double backward is kept; the decision is saved in checkpoints);
+        everything else by ``"double_backward"``. ``"double_backward"``,
         ``"forward"`` (forward-over-reverse) or ``"reverse_over_forward"`` force one.
     max_grad_norm:
         ``None`` (default), a number > 0, or a pair ``(x value, y value)`` (``None`` for a
@@ -340,11 +358,15 @@ class GameOptimizer(torch.optim.Optimizer):
                 for p, old in saved:
                     p.copy_(old)
 
-    def evaluation(self, closure: GameClosure, second_order: bool = False) -> Evaluation:
-        """An :class:`Evaluation` at the current parameters (lazy, cached)."""
+    def evaluation(self, closure: GameClosure, second_order: bool = False,
+                   mixed_mode: Optional[str] = None) -> Evaluation:
+        """An :class:`Evaluation` at the current parameters (lazy, cached), in
+        ``mixed_mode`` (default: the optimizer's; ``"auto"`` is double backward once a
+        dual attempt has been refused)."""
+        mode = self.mixed_mode if mixed_mode is None else mixed_mode
         return Evaluation(closure, {p: self.player_params(p) for p in PLAYERS},
-                          mixed_mode=("double_backward" if self._auto_fallback
-                                      else self.mixed_mode), second_order=second_order,
+                          mixed_mode=("double_backward" if self._auto_fallback and mode == "auto"
+                                      else mode), second_order=second_order,
                           on_fallback=self._fall_back,
                           check_finite=self._check_loss, reducer=self.reducer,
                           clip=self.max_grad_norm,
@@ -439,7 +461,7 @@ class GameOptimizer(torch.optim.Optimizer):
         loss the method never needed with a per-player closure).
         """
         closure = closure if isinstance(closure, GameClosure) else \
-            GameClosure(closure, owner=type(self).__name__)
+            _DifferentiableClosure(closure, owner=type(self).__name__)
         self._tx = []
         self._grads_set = set()
         try:
@@ -468,7 +490,8 @@ class GameOptimizer(torch.optim.Optimizer):
     def state_dict(self) -> Dict[str, Any]:
         sd = super().state_dict()
         sd["game"] = {"step": self.game_step, "nonfinite_steps": list(self.nonfinite_steps),
-                      "options": dict(self.options), "class": type(self).__name__}
+                      "options": dict(self.options), "class": type(self).__name__,
+                      "auto_fallback": self._auto_fallback}
         return sd
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> None:
@@ -484,6 +507,7 @@ class GameOptimizer(torch.optim.Optimizer):
         self._loaded_unchecked = True
         self.game_step = int(game["step"])
         self.nonfinite_steps = list(game["nonfinite_steps"])
+        self._auto_fallback = game.get("auto_fallback")   # (older checkpoints: none)
 
     def _check_state_dict(self, sd: Dict[str, Any]) -> Dict[str, Any]:
         """Structure, types, hyperparameters, shapes and finiteness of a checkpoint;
@@ -504,13 +528,16 @@ class GameOptimizer(torch.optim.Optimizer):
             bad(f"game['step'] must be an integer >= 0, got {brief(game.get('step'))}")
         if not all(is_int(k) for k in game["nonfinite_steps"]):
             bad("game['nonfinite_steps'] must hold integers")
+        if not isinstance(game.get("auto_fallback"), (str, type(None))):
+            bad(f"game['auto_fallback'] must be a string or None, got "
+                f"{brief(game.get('auto_fallback'))}")
         if not isinstance(groups, list) or not all(isinstance(g, dict) for g in groups):
             bad("'param_groups' must be a list of dicts")
         if not isinstance(state, dict):
             bad(f"'state' is {type(state).__name__}, not a dict")
         if game.get("class") != type(self).__name__:
-            raise ValueError(f"state dict was saved by {game.get('class')}, "
-                             f"not {type(self).__name__}")
+            saved_by = game["class"] if game["class"].isidentifier() else brief(game["class"])
+            raise ValueError(f"state dict was saved by {saved_by}, not {type(self).__name__}")
         for k, v in game["options"].items():
             if isinstance(v, torch.Tensor) or self.options.get(k, _MISSING) != v:
                 raise ValueError(f"state dict was saved with {brief(k)}={brief(v)}, this "

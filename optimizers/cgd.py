@@ -75,6 +75,25 @@ def conjugate_gradient(matvec: Callable[[List[torch.Tensor]], List[torch.Tensor]
     return CGResult(x, k, math.sqrt(rs) / bnorm)
 
 
+#: default ``cg_tol`` per parameter dtype: a relative residual the dtype can reach. float32's
+#: true residual stalls near ``cond * eps`` (about 1e-5 to 1e-6 on the GAN systems), while
+#: CG's recursive residual keeps falling; 1e-12 then ran CG to its iteration cap for nothing.
+CG_TOL = {torch.float64: 1e-12, torch.float32: 1e-6, torch.float16: 1e-3, torch.bfloat16: 1e-2}
+
+
+def default_cg_tol(dtype: torch.dtype) -> float:
+    """The default relative CG residual for parameters of ``dtype`` (:data:`CG_TOL`)."""
+    return CG_TOL.get(dtype, 1e-12)
+
+
+def set_cg_tol(opt: GameOptimizer, tol: Optional[float]) -> None:
+    """``opt.options["cg_tol"]``: ``tol``, or (``None``) the default of the least precise
+    dtype among ``opt``'s parameters."""
+    if tol is None:
+        tol = max(default_cg_tol(p.dtype) for g in opt.param_groups for p in g["params"])
+    opt.options["cg_tol"] = float(tol)
+
+
 def per_param(opt: GameOptimizer, player: str, name: str) -> list:
     """Hyperparameter ``name`` of each parameter of ``player`` (from its group), in the
     order of ``opt.player_params(player)``."""
@@ -93,7 +112,8 @@ class CGD(GameOptimizer):
         operator indefinite, which raises a ``ValueError`` naming this option. ``False``:
         CG on the normal equations of the general-sum operator.
     cg_max_iter: CG iterations per step (``None``: the number of x parameters, exact).
-    cg_tol: relative residual at which CG stops.
+    cg_tol: relative residual at which CG stops (``None``: :func:`default_cg_tol` of the
+        parameters' dtype, 1e-12 in float64 and 1e-6 in float32).
     nonfinite, mixed_mode: see :class:`~optimizers.base.GameOptimizer`.
 
     Cost per step: one gradient per player, ``2 + 2 k`` (zero-sum) or ``2 + 4 k``
@@ -104,17 +124,17 @@ class CGD(GameOptimizer):
     hyper = {"lr": Hyper(positive)}
 
     def __init__(self, params_x, params_y, lr, *, zero_sum: bool = True,
-                 cg_max_iter: Optional[int] = None, cg_tol: float = 1e-12,
+                 cg_max_iter: Optional[int] = None, cg_tol: Optional[float] = None,
                  nonfinite: str = "raise",
                  max_grad_norm=None, set_grad: bool = True, mixed_mode: Optional[str] = None):
         if not isinstance(zero_sum, bool):
             raise TypeError(f"Invalid zero_sum: expected True or False, got {zero_sum!r}")
         _check_cg(cg_max_iter, cg_tol)
         super().__init__(params_x, params_y, dict(lr=lr),
-                         options=dict(zero_sum=zero_sum, cg_max_iter=cg_max_iter,
-                                      cg_tol=float(cg_tol)),
+                         options=dict(zero_sum=zero_sum, cg_max_iter=cg_max_iter),
                          nonfinite=nonfinite,
                          max_grad_norm=max_grad_norm, set_grad=set_grad, mixed_mode=mixed_mode)
+        set_cg_tol(self, cg_tol)
         self.last_cg: Optional[CGResult] = None
 
     def _step(self, closure):
@@ -159,4 +179,5 @@ def _check_cg(max_iter, tol):
     if max_iter is not None and (isinstance(max_iter, bool) or not isinstance(max_iter, int)
                                  or max_iter < 1):
         raise ValueError(f"Invalid cg_max_iter: expected None or an integer >= 1, got {max_iter!r}")
-    positive("cg_tol", tol)
+    if tol is not None:
+        positive("cg_tol", tol)

@@ -38,7 +38,7 @@ import torch
 
 from .autodiff import dot
 from .base import GameOptimizer, Hyper, momentum, nonnegative, positive
-from .cgd import _check_cg, conjugate_gradient, per_param
+from .cgd import _check_cg, conjugate_gradient, per_param, set_cg_tol
 
 PRECONDITIONERS = (None, "rmsprop")
 
@@ -73,9 +73,11 @@ class FR(GameOptimizer):
     rms_decay, eps: RMSprop's decay in [0, 1) and epsilon > 0 (scalars or pairs).
     damping: the initial lambda >= 0 of the solve ``(H_yy^2 + lambda I) dY = H_yy b``.
     adaptive_damping: adapt lambda by App. D.4's Levenberg-Marquardt rule (costs one
-        more evaluation of L_y per step). lambda is saved in checkpoints.
+        more evaluation of L_y per step). lambda is saved in checkpoints (a float64
+        tensor, kept float64 by :meth:`load_state_dict` whatever the parameters' dtype).
     cg_max_iter: CG iterations (``None``: the number of y parameters; FR uses 5-10).
-    cg_tol: relative residual at which CG stops.
+    cg_tol: relative residual at which CG stops (``None``: the parameters' dtype's
+        :func:`~optimizers.cgd.default_cg_tol`, 1e-12 in float64 and 1e-6 in float32).
     nonfinite, mixed_mode: see :class:`~optimizers.base.GameOptimizer`.
 
     ``damping_value`` is the current lambda; ``last_rho`` and ``last_cg`` the last
@@ -88,7 +90,7 @@ class FR(GameOptimizer):
     def __init__(self, params_x, params_y, lr, momentum=0.0, *,
                  preconditioner: Optional[str] = None, rms_decay=0.99, eps=1e-8,
                  damping: float = 0.0, adaptive_damping: bool = False,
-                 cg_max_iter: Optional[int] = None, cg_tol: float = 1e-12,
+                 cg_max_iter: Optional[int] = None, cg_tol: Optional[float] = None,
                  nonfinite: str = "raise",
                  max_grad_norm=None, set_grad: bool = True, mixed_mode: Optional[str] = None):
         if preconditioner not in PRECONDITIONERS:
@@ -103,9 +105,10 @@ class FR(GameOptimizer):
                          dict(lr=lr, momentum=momentum, rms_decay=rms_decay, eps=eps),
                          options=dict(preconditioner=preconditioner, damping=damping,
                                       adaptive_damping=adaptive_damping,
-                                      cg_max_iter=cg_max_iter, cg_tol=float(cg_tol)),
+                                      cg_max_iter=cg_max_iter),
                          nonfinite=nonfinite,
                          max_grad_norm=max_grad_norm, set_grad=set_grad, mixed_mode=mixed_mode)
+        set_cg_tol(self, cg_tol)
         self.last_rho: Optional[float] = None
         self.last_cg = None
 
@@ -137,6 +140,18 @@ class FR(GameOptimizer):
             d.append(dk)
             states.append({"momentum_buffer": dk, "square_avg": v})
         return d, states
+
+    def load_state_dict(self, state_dict) -> None:
+        """As :meth:`GameOptimizer.load_state_dict`, but lambda stays float64 (torch.optim
+        casts floating state to the parameters' dtype, which made a float32 resume differ)."""
+        super().load_state_dict(state_dict)     # (validates the checkpoint first)
+        saved = {i: st["damping"] for i, st in state_dict["state"].items()
+                 if isinstance(st.get("damping"), torch.Tensor)}
+        ids = [i for g in state_dict["param_groups"] for i in g["params"]]
+        params = [p for g in self.param_groups for p in g["params"]]
+        for i, p in zip(ids, params):
+            if i in saved:
+                self.state[p]["damping"] = saved[i].detach().to("cpu", torch.float64, copy=True)
 
     # ------------------------------------------------------------ step
     def _step(self, closure):

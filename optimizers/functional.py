@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import List, Optional, Sequence, Tuple
 
 import torch
+from torch.optim.adam import adam as _torch_adam
 
 # The update rules' cores live one layer down (integrators.updates), so that the discrete
 # iteration and the spectral step maps run the very same functions as these optimizers.
@@ -126,12 +127,12 @@ _FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 def _fusable(*lists: List[torch.Tensor]) -> bool:
-    """Can ``torch._fused_adam_`` take these lists: real floating tensors of one dtype, on
-    one CPU or CUDA device, non-overlapping and dense, with the same shape AND strides
+    """Can torch's fused Adam kernel take these lists: real floating tensors of one dtype,
+    on one CPU or CUDA device, non-overlapping and dense, with the same shape AND strides
     position by position? (The kernel pairs elements by their order in memory: a
     gradient laid out unlike its parameter would be paired wrongly.)"""
     first = lists[0][0]
-    if first.device.type not in ("cpu", "cuda") or first.dtype not in _FUSED_DTYPES:
+    if first.device.type not in _FUSED_DEVICES or first.dtype not in _FUSED_DTYPES:
         return False
     return all(t.device == first.device and t.dtype == first.dtype and t.layout == torch.strided
                and t.shape == r.shape and t.stride() == r.stride()
@@ -149,6 +150,21 @@ def _dense(t: torch.Tensor) -> bool:
     return True
 
 
+#: torch's fused Adam kernel exists for CUDA, and for CPU from torch 2.4 on
+#: (``torch.__version__`` is a ``TorchVersion``: it compares as a version, not as text)
+_FUSED_DEVICES = ("cpu", "cuda") if torch.__version__ >= "2.4" else ("cuda",)
+
+
+def _public_fused_adam(params, grads, m, v, t: int, *, lr, b1, b2, eps) -> None:
+    """``torch.optim.adam.adam(..., fused=True)``: the public functional form of
+    ``torch.optim.Adam(fused=True)``, at step ``t``."""
+    # one step counter per parameter: the function adds 1 to each before the kernel
+    steps = [torch.full((), float(t - 1), dtype=torch.float32, device=params[0].device)
+             for _ in params]
+    _torch_adam(params, grads, m, v, [], steps, fused=True, amsgrad=False, beta1=b1,
+                beta2=b2, lr=lr, weight_decay=0.0, eps=eps, maximize=False)
+
+
 def adam_(params: Tensors, grads: Tensors, m: Tensors, v: Tensors, t: int, *, lr: float,
           b1: float, b2: float, eps: float) -> None:
     """In place on ``params``, ``m``, ``v``: Adam's moments and step (LEAD Alg. 2 lines
@@ -156,10 +172,12 @@ def adam_(params: Tensors, grads: Tensors, m: Tensors, v: Tensors, t: int, *, lr
     ``theta <- theta - lr m_hat / (sqrt(v_hat) + eps)`` with the bias corrections of step
     ``t`` (as :func:`scale_by_adam`).
 
-    One fused kernel, ``torch._fused_adam_`` (what ``torch.optim.Adam(fused=True)`` runs),
-    where it applies (:func:`_fusable`; a gradient laid out unlike its parameter is first
-    copied into the parameter's layout); else the ``_foreach`` formulas of
-    :func:`scale_by_adam`. The two round differently (at the level of an ulp of the update).
+    One fused kernel through torch's public functional Adam
+    (``torch.optim.adam.adam(..., fused=True)``, what ``torch.optim.Adam(fused=True)``
+    runs) where it applies (:func:`_fusable`; a gradient laid out unlike its parameter
+    is first copied into the parameter's layout); else the ``_foreach`` formulas of
+    :func:`scale_by_adam` (several times slower on CPU: ``benchmarks/adam_kernels.py``).
+    The two round differently (at the level of an ulp of the update).
     """
     params, grads, m, v = list(params), list(grads), list(m), list(v)
     if not params:
@@ -168,9 +186,7 @@ def adam_(params: Tensors, grads: Tensors, m: Tensors, v: Tensors, t: int, *, lr
              torch.empty_like(p, memory_format=torch.preserve_format).copy_(g)
              for g, p in zip(grads, params)]      # a gradient in its parameter's layout
     if _fusable(params, grads, m, v):
-        step = torch.full((), float(t), dtype=torch.float32, device=params[0].device)
-        torch._fused_adam_(params, grads, m, v, [], [step] * len(params), lr=lr, beta1=b1,
-                           beta2=b2, weight_decay=0.0, eps=eps, amsgrad=False, maximize=False)
+        _public_fused_adam(params, grads, m, v, t, lr=lr, b1=b1, b2=b2, eps=eps)
         return
     u, m1, v1 = scale_by_adam(grads, m, v, t, b1=b1, b2=b2, eps=eps)
     torch._foreach_copy_(m, m1)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import torch
 
+from .auto_mode import ModeCalibration, Stopwatch
 from .autodiff import MIXED_SOURCES, OTHER, PLAYERS
 from .base import ADAM_HYPER, GameOptimizer, Hyper, real
 from .functional import adam_, axpy, difference, distinct_storages
@@ -49,10 +50,12 @@ class LEADAdam(GameOptimizer):
     eps: Adam's epsilon (> 0).
     mixed_source: ``"own"`` (default, grad_ij L_i . d_j) or ``"opponent"``
         (-grad_ij L_j . d_j, the official code's non-zero-sum mode); see :class:`LEAD`.
-    mixed_mode: see :class:`~optimizers.base.GameOptimizer`; with one alpha per player
-        and the default ``"auto"`` (games of 100,000 parameters or more), line 7 / 15's
-        ``g + alpha M`` is one reverse pass over a forward-mode JVP
-        (:meth:`~optimizers.autodiff.Evaluation.grad_plus_mixed`).
+    mixed_mode: see :class:`~optimizers.base.GameOptimizer`. With one alpha per player
+        and the default ``"auto"``, each player's first steps time line 7 / 15's
+        ``g + alpha M`` as one reverse pass over a forward-mode JVP
+        (:meth:`~optimizers.autodiff.Evaluation.grad_plus_mixed`) and by double
+        backward, and the faster is kept (:mod:`optimizers.auto_mode`; the choice is
+        saved in :meth:`state_dict`).
 
     Adam (lines 8-12 / 16-20) runs as torch's fused kernel (:func:`~optimizers.functional.adam_`)
     in place on buffers recycled from the state tensors the previous step replaced, so a
@@ -73,6 +76,7 @@ class LEADAdam(GameOptimizer):
                          max_grad_norm=max_grad_norm, set_grad=set_grad,
                          mixed_mode=mixed_mode)
         self._spare = {}       # param -> state tensors replaced at the last step (reused)
+        self._calibration = ModeCalibration()     # mixed_mode="auto": the measured choice
 
     def _coupled(self, i) -> bool:
         """Does player i's update use its mixed term (some group with alpha != 0)?"""
@@ -95,32 +99,81 @@ class LEADAdam(GameOptimizer):
             return ev.grad_plus_mixed(i, d, alphas.pop(), source), None
         return ev.grad_and_mixed(i, d, source)
 
-    def _buffers(self, p, st):
-        """Fresh buffers for ``p``'s next state, filled with its present values (``prev``
-        <- theta_t, the moments <- their values); Adam then runs in place on them. They
-        are the state tensors replaced at the last completed step where those fit (same
-        shape, dtype and strides as ``p``, one storage each: :meth:`_step`), so a step
-        allocates nothing."""
-        buf = self._spare.pop(p, None)
-        if not _fits(buf, p):
-            buf = {k: torch.empty_like(p, memory_format=torch.preserve_format) for k in _KEYS}
-        with torch.no_grad():
-            buf["prev"].copy_(p)
+    def _buffers(self, ps, sts):
+        """Fresh buffers for the next state of each parameter in ``ps``, filled with its
+        present values (``prev`` <- theta_t, the moments <- their values); Adam then runs
+        in place on them. They are the state tensors replaced at the last completed step
+        where those fit (same shape, dtype and strides as ``p``, one storage each:
+        :meth:`_step`), so a step allocates nothing. The copies are one ``_foreach_copy_``."""
+        news, dst, src = [], [], []
+        for p, st in zip(ps, sts):
+            buf = self._spare.pop(p, None)
+            if not _fits(buf, p):
+                buf = {k: torch.empty_like(p, memory_format=torch.preserve_format)
+                       for k in _KEYS}
+            news.append(buf)
+            dst.append(buf["prev"])
+            src.append(p.detach())
             for k in ("exp_avg", "exp_avg_sq"):       # a loaded checkpoint may hold numbers
                 v = st[k]
-                buf[k].copy_(v) if isinstance(v, torch.Tensor) else buf[k].fill_(float(v))
-        return buf
+                if isinstance(v, torch.Tensor):
+                    dst.append(buf[k])
+                    src.append(v)
+                else:
+                    buf[k].fill_(float(v))
+        with torch.no_grad():
+            torch._foreach_copy_(dst, src)
+        return news
+
+    def _calibrated(self, i) -> bool:
+        """Does ``"auto"`` choose player i's mode by measurement? Where the direction is
+        one summed derivative that reverse over forward can take: one nonzero alpha,
+        the own mixed term, one process."""
+        alphas = set(self.group_values(i, "alpha"))
+        return (self.mixed_mode == "auto" and len(alphas) == 1 and alphas != {0}
+                and self.options["mixed_source"] == "own" and self.reducer is None
+                and not self._auto_fallback)
+
+    @property
+    def mixed_mode_choice(self):
+        """``{player: mode}``: how each player's direction is computed now; under
+        ``"auto"`` the measured choice (``None`` while still measuring,
+        ``"double_backward"`` after a fallback or where there is nothing to choose)."""
+        out = {}
+        for i in PLAYERS:
+            if self.mixed_mode != "auto":
+                out[i] = self.mixed_mode
+            elif self._calibrated(i):
+                out[i] = self._calibration.choice[i]
+            else:
+                out[i] = "double_backward"
+        return out
+
+    def _timed_direction(self, closure, i):
+        """``_direction`` at a fresh evaluation; under calibration (``"auto"``) in the
+        mode :class:`~optimizers.auto_mode.ModeCalibration` asks for, timed."""
+        if not self._calibrated(i):
+            ev = self.evaluation(closure, second_order=self._coupled(i))
+            return ev, self._direction(ev, i)
+        cal = self._calibration
+        mode, timing = cal.mode(i), cal.timing(i)
+        with Stopwatch(self.player_params(i)[0].device) as watch:
+            ev = self.evaluation(closure, second_order=True, mixed_mode=(
+                "auto" if mode == "reverse_over_forward" else mode))   # auto: may fall back
+            direction = self._direction(ev, i)
+        if not self._auto_fallback:
+            cal.record(i, mode, watch.seconds if timing else None)
+        return ev, direction
 
     def _player(self, closure, i, final=False):
         """Player i's Adam step on ``g_i + alpha_i M_i`` at the current parameters,
         committed; returns the loss and the replaced state dicts."""
         ps, t = self.player_params(i), self.game_step + 1
-        ev = self.evaluation(closure, second_order=self._coupled(i))
-        g, m = self._direction(ev, i)
+        ev, (g, m) = self._timed_direction(closure, i)
         ev.release()        # graphs freed; g and m are now this step's to overwrite
         sts = [self.state_of(p, _init) for p in ps]
         old = [dict(st) for st in sts]
-        new = [self._buffers(p, st) for p, st in zip(ps, sts)]
+        new = self._buffers(ps, sts)
 
         def core(grp, P, G, M, N):
             b1, b2 = grp["betas"]
@@ -147,11 +200,24 @@ class LEADAdam(GameOptimizer):
         self._spare.update(old_x + old_y)       # both committed: the replaced state is free
         return loss_x, loss_y
 
+    def state_dict(self):
+        """As :meth:`GameOptimizer.state_dict`, plus ``game["auto_mode"]``: the timings
+        and choice of ``mixed_mode="auto"`` (:mod:`optimizers.auto_mode`)."""
+        sd = super().state_dict()
+        sd["game"]["auto_mode"] = self._calibration.state_dict()
+        return sd
+
     def load_state_dict(self, state_dict) -> None:
         """As :meth:`GameOptimizer.load_state_dict`; the loaded tensors are copied (this
         optimizer later recycles its state tensors as buffers, which must not be the
-        caller's, another optimizer's, or one another)."""
+        caller's, another optimizer's, or one another). A checkpoint without
+        ``game["auto_mode"]`` (older versions) starts the calibration afresh."""
+        calibration = ModeCalibration()
+        game = state_dict.get("game") if isinstance(state_dict, dict) else None
+        if isinstance(game, dict) and game.get("auto_mode") is not None:
+            calibration.load_state_dict(game["auto_mode"])     # checked before any change
         super().load_state_dict(state_dict)
+        self._calibration = calibration
         self._spare.clear()
         for st in self.state.values():
             for k, v in st.items():

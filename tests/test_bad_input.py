@@ -33,6 +33,8 @@ CLI_CASES = {
         (["demo", "--t-end", "abc"], "must be a number"),
         (["demo", "--out", "afile"], "not a directory"),
         (["demo", "--out", "afile/sub"], "cannot create --out"),
+        (["demo", "--out", "olddemo"], "already holds a demo"),
+        (["demo", "--t-end", NAN], "finite"),
     ],
     "simulate": [
         (["simulate", "--game", "nope"], "invalid choice"),
@@ -55,12 +57,19 @@ CLI_CASES = {
         (["simulate", "--method", "nope"], "unknown scipy method"),
         (["simulate", "--rtol", "-1"], "--rtol must be > 0"),
         (["simulate", "--plot", "x.unknownext"], "cannot write plot"),
-        (["simulate", "--plot", "afile/p.png"], "cannot write plot"),
+        (["simulate", "--plot", "afile/p.png"], "cannot write --plot afile/p.png: afile is a file"),
         (["simulate", "--gamma", "2"], "takes no --gamma"),
         (["simulate", "--game", "quadratic", "--h", NAN], "finite"),
         (["simulate", "--game", "coop-adversarial", "--gamma", "[1,2]", "--A", "[[1]]"],
          "2 entries"),
         (["simulate", "--game", "gamma-quadratic", "--gamma", "[1,2]"], "one number"),
+        (["simulate", "--plot", "."], "is a directory"),
+        (["simulate", "--n-points", str(10**12)], "GiB"),
+        (["simulate", "--backend", "julia"], "invalid choice"),
+        (["simulate", "--t-end", "-1"], "--t-end must be > 0"),
+        (["simulate", "--atol", "0"], "--atol must be > 0"),
+        (["simulate", "--charge-convention", "x"], "invalid choice"),
+        (["simulate", "--q", "auto", "--mu", "0"], "needs --mu > 0"),
     ],
     "energy": [
         (["energy", "--mu", "0"], "needs --mu > 0"),
@@ -69,6 +78,11 @@ CLI_CASES = {
         (["energy", "--x0", "[1,2]"], "dimension 1"),
         (["energy", "--bound", NAN], "finite"),
         (["energy", "--A", "[[1,2],[3,4],[5,6]]"], "square"),
+        (["energy", "--bound", "-1"], "--bound must be >= 0"),
+        (["energy", "--plot", "afile/e.png"], "afile is a file"),
+        (["energy", "--n-points", str(10**12)], "GiB"),
+        (["energy", "--lead-form", "nope"], "invalid choice"),
+        (["energy", "--forces", "curl"], "--energy lead"),
     ],
     "derive": [
         (["derive", "--scheme", "nope"], "invalid choice"),
@@ -76,6 +90,9 @@ CLI_CASES = {
         (["derive", "--delta", "-1"], "--delta must be > 0"),
         (["derive", "--delta", NAN], "finite"),
         (["derive", "--mass", "0"], "--mass must be > 0"),
+        (["derive", "--mu", "0.5"], "need --delta"),
+        (["derive", "--q", "abc"], "--q must be a number"),
+        (["derive", "--charge-convention", "x"], "invalid choice"),
         (["derive", "--gamma", "-1"], "--gamma must be >= 0"),
     ],
     "family": [
@@ -87,11 +104,16 @@ CLI_CASES = {
     ],
     "spectrum": [
         (["spectrum", "--method", "nope"], "invalid choice"),
-        (["spectrum", "--lr", "-1"], "eta must be > 0"),
+        (["spectrum", "--lr", "-1"], "--lr must be > 0"),
         (["spectrum", "--lr", INF], "finite"),
         (["spectrum", "--plot", "s.qqq"], "cannot write plot"),
         (["spectrum", "--A", "[[1,2],[3,4],[5,6]]"], "square"),
-        (["spectrum", "--maxiter", "x"], "invalid int"),
+        (["spectrum", "--maxiter", "x"], "--maxiter must be an integer"),
+        (["spectrum", "--lr", "0"], "--lr must be > 0"),
+        (["spectrum", "--plot", "afile/deeper/s.png"], "afile is a file"),
+        (["spectrum", "--maxiter", "0"], "--maxiter must be >= 1"),
+        (["spectrum", "--seed", "-1"], "--seed must be in"),
+        (["spectrum", "--method", "gda", "--beta", "0.5"], "takes no --beta"),
     ],
     "train": [
         (["train", "--task", "nope", "--iters", "1"], "invalid choice"),
@@ -106,17 +128,41 @@ CLI_CASES = {
         (TRAIN + ["--out", "afile"], "not a directory"),
         (TRAIN + ["--resume", "--out", "o"], "nothing to resume"),
         (TRAIN + ["--device", "tpu", "--out", "o"], "device must be"),
-        (TRAIN + ["--beta1", "1.5", "--out", "o"], "betas[0]"),
+        (TRAIN + ["--beta1", "1.5", "--out", "o"], "betas must be"),
         (TRAIN + ["--alpha", INF, "--out", "o"], "finite"),
         (TRAIN + ["--model", "dcgan", "--out", "o"], "32 x 32"),
         (TRAIN + ["--optimizer", "derived", "--out", "o"], "delta"),
         (["train", "--task", "cifar10", "--iters", "1", "--out", "o"], "--data DIR"),
         (["train", "--task", "cifar10", "--iters", "1", "--data", "afile", "--out", "o"],
          "does not exist"),
+        (TRAIN + ["--out", "afile/sub"], "afile is a file"),
+        (TRAIN + ["--out", "held"], "already holds a run"),
+        (TRAIN + ["--out", "held", "--resume", "--overwrite"], "give one of them"),
+        (TRAIN + ["--width", str(10**9), "--out", "o"], "GiB"),
+        (TRAIN + ["--width", str(10**12), "--out", "o"], "too large"),
+        (TRAIN + ["--optimizer", "derived", "--delta", "0.1", "--q", "auto", "--out", "o"],
+         "needs --mu > 0"),
+        (TRAIN + ["--optimizer", "derived", "--delta", "10", "--mu", "1", "--q", "1", "--out", "o"],
+         "outside [-1, 1]"),
+        (TRAIN + ["--optimizer", "derived", "--delta", "0.1", "--lr", "0.1", "--out", "o"],
+         "does not apply"),
+        (TRAIN + ["--q", "abc", "--out", "o"], "--q must be a number"),
+        (TRAIN + ["--threads", "0", "--out", "o"], "--threads must be >= 1"),
+        (TRAIN + ["--threads", "many", "--out", "o"], "--threads must be an integer"),
+        (TRAIN + ["--nproc", "3", "--out", "o"], "does not split"),
+        (TRAIN + ["--on-nonfinite", "nope", "--out", "o"], "invalid choice"),
+        (TRAIN + ["--rollback-lr-factor", "1.5", "--out", "o"], "(0, 1)"),
+        (TRAIN + ["--n-dis", "0", "--out", "o"], "--n-dis must be >= 1"),
+        (TRAIN + ["--eval-every", "-1", "--out", "o"], "--eval-every must be >= 0"),
+        (TRAIN + ["--loss", "nope", "--out", "o"], "invalid choice"),
+        (TRAIN + ["--optimizer", "adam", "--beta", "0.5", "--out", "o"], "takes no momentum beta"),
     ],
     "claims": [
         (["claims", "--only", "nope"], "unknown claim id"),
         (["claims", "--only", ""], "claim"),
+        (["claims", "--only", "lead-thm2,nope"], "unknown claim id"),
+        (["claims", "--only", "lead-thm2", "--out", "afile/c.md"], "afile is a file"),
+        (["claims", "--only", "lead-thm2", "--out", "."], "is a directory"),
     ],
 }
 ALL_CASES = [(cmd, argv, want) for cmd, cases in CLI_CASES.items() for argv, want in cases]
@@ -141,6 +187,10 @@ def run_cli(argv, capsys):
 def workdir(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "afile").write_text("a file where a directory is expected\n")
+    (tmp_path / "held").mkdir()                        # an earlier training run
+    (tmp_path / "held" / "metrics.json").write_text("{}\n")
+    (tmp_path / "olddemo").mkdir()                     # an earlier demo
+    (tmp_path / "olddemo" / "summary.json").write_text("{}\n")
     return tmp_path
 
 
@@ -274,6 +324,8 @@ CONSTRUCTOR_CASES = {
     "step closure vector": (lambda: O.GDA(_p(), _p(), lr=0.1).step(
         lambda: (torch.zeros(2), torch.zeros(2))), "real scalar"),
     "step closure str": (lambda: O.GDA(_p(), _p(), lr=0.1).step("abc"), "closure"),
+    "step closure detached": (lambda: O.GDA(_p(), _p(), lr=0.1).step(
+        lambda: (torch.tensor(1.0), torch.tensor(2.0))), "does not require grad"),
     "load_state_dict list": (lambda: O.GDA(_p(), _p(), lr=0.1).load_state_dict([]), "dict"),
     "from_rule str": (lambda: O.from_rule("rule", _p(), _p()), "UpdateRule"),
     # schemes and rules
@@ -316,3 +368,39 @@ def test_failed_step_leaves_parameters_untouched():
         opt.step(closure)
     assert all(torch.equal(a, b.detach()) for a, b in zip(before, px + py))
     assert opt.game_step == 0
+
+
+# ------------------------------------------------------- docs/RELIABILITY.md section
+DOC = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "RELIABILITY.md")
+BEGIN, END = "<!-- bad-input:begin -->", "<!-- bad-input:end -->"
+
+
+def markdown_cases() -> str:
+    """The CLI cases as the table docs/RELIABILITY.md shows (regenerate it with
+    ``python tests/test_bad_input.py``)."""
+    lines = [f"{len(ALL_CASES)} command-line cases over {len(CLI_CASES)} commands and "
+             f"{len(CONSTRUCTOR_CASES)} Python-API cases. Each CLI case must exit with code 2 and "
+             "print one `gamemech: error:` line containing the expected words, no traceback, "
+             "and leave the working directory unchanged.", "",
+             "| command | arguments | the message contains |", "| --- | --- | --- |"]
+    for cmd, argv, want in ALL_CASES:
+        args = " ".join(argv[1:])
+        args = args if len(args) <= 90 else args[:87] + "..."
+        lines.append(f"| {cmd} | `{args}` | {want.replace('|', '/')} |")
+    return "\n".join(lines)
+
+
+def test_reliability_doc_lists_these_cases():
+    text = open(DOC).read()
+    assert BEGIN in text and END in text
+    block = text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
+    assert block == markdown_cases(), "docs/RELIABILITY.md is stale: run python tests/test_bad_input.py"
+
+
+if __name__ == "__main__":   # regenerate the section of docs/RELIABILITY.md
+    text = open(DOC).read()
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    with open(DOC, "w") as fh:
+        fh.write(f"{head}{BEGIN}\n{markdown_cases()}\n{END}{tail}")
+    print(f"wrote {os.path.normpath(DOC)}")

@@ -78,7 +78,7 @@ def test_phase_matrix_is_the_particle_jacobian():
 def test_cost_per_iteration_quick(tmp_path):
     payload, _ = _run("cost_per_iteration", tmp_path, "--methods",
                       "lead-adam,extra-adam,cgd,adam-alt-fused", "--modes",
-                      "double_backward,forward,reverse_over_forward")
+                      "double_backward,forward,reverse_over_forward", "--styles", "fixed")
     labels = {r["label"] for r in payload["rows"]}
     modes = ("double_backward", "forward", "reverse_over_forward")
     assert labels == {"adam-alt", "adam-alt-fused", "extra-adam",
@@ -96,6 +96,25 @@ def test_cost_per_iteration_quick(tmp_path):
     target = payload["lead_adam_target"].values()
     assert not any(v["target_applies"] for v in target)
     assert all(v["ratio_to_adam_alt_fused"] > 0 for v in target)
+
+
+def test_cost_per_iteration_training_style_quick(tmp_path):
+    """Both styles (fresh data and z per closure call: ``train``), LEAD-Adam's ``auto``
+    timed after its calibration, ratios to both baselines, issue 19's targets per width."""
+    from benchmarks.cost_per_iteration import target_for
+    payload, _ = _run("cost_per_iteration", tmp_path, "--methods", "lead-adam,adam-alt-fused",
+                      "--modes", "auto", "--no-flops")
+    rows = payload["rows"]
+    assert {(r["style"], r["label"]) for r in rows} == {
+        (s, lab) for s in ("fixed", "train")
+        for lab in ("adam-alt", "adam-alt-fused", "lead-adam [auto]")}
+    for r in rows:
+        assert r["ms_per_iter"] > 0 and r["ratio_to_adam_alt_fused"] > 0
+    target = payload["lead_adam_target"]
+    assert set(target) == {"width 16 [auto]", "train width 16 [auto]"}
+    assert all(v["target"] == 2.0 and v["relative_to_extra_adam"] is None
+               for v in target.values())
+    assert (target_for(256), target_for(1024), target_for(2000)) == (2.0, 1.8, 1.8)
 
 
 def test_derivative_passes_quick(tmp_path):
@@ -161,3 +180,15 @@ def test_runs_as_a_script(tmp_path):
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "iterations_to_converge.py"),
                           "--help"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert out.returncode == 0 and "--quick" in out.stdout
+
+
+def test_adam_kernels_quick(tmp_path):
+    """Smoke run of the Adam-kernel comparison (the update's values are tested against
+    an elementwise reference in tests/test_optimizers_core.py)."""
+    from benchmarks import adam_kernels
+    payload = adam_kernels.main(["--quick", "--out", str(tmp_path)])
+    assert [r["kernel"] for r in payload["rows"]] == ["fused", "foreach formulas",
+                                                      "torch.optim.Adam"]
+    assert payload["rows"][0]["ratio_to_fused"] == 1.0
+    assert all(r["ms"] > 0 for r in payload["rows"])
+    assert (tmp_path / "adam_kernels.md").stat().st_size > 0

@@ -17,7 +17,7 @@ import torch.autograd.forward_ad as fwAD
 import torch.nn.functional as F
 from torch.overrides import resolve_name
 
-from optimizers._dual import REVERSE_SAFE, Substitute, affine_jvp
+from optimizers._dual import REVERSE_SAFE, Substitute, affine_jvp, dual_level
 
 DT = torch.float64
 
@@ -52,7 +52,7 @@ def _tensors(case, seed=0):
 def test_affine_rule_equals_native_forward_ad(name, dual):
     func, _, _, _, args, kwargs = CASES[name]
     prim, tan = _tensors(CASES[name])
-    with fwAD.dual_level():
+    with dual_level():
         v = {k: fwAD.make_dual(t, tan[k]) if k in dual else t for k, t in prim.items()}
         native = fwAD.unpack_dual(func(v["input"], v["weight"], v["bias"], *args, **kwargs))
         if args:      # positional, as written
@@ -70,7 +70,7 @@ def test_affine_rule_without_bias_and_without_duals(name):
     func, _, _, _, args, kwargs = CASES[name]
     prim, tan = _tensors(CASES[name])
     assert affine_jvp(func, (prim["input"], prim["weight"]), kwargs) is NotImplemented
-    with fwAD.dual_level():
+    with dual_level():
         x = fwAD.make_dual(prim["input"], tan["input"])
         native = fwAD.unpack_dual(func(x, prim["weight"], None, *args, **kwargs))
         ours = fwAD.unpack_dual(affine_jvp(func, (x, prim["weight"], None, *args), kwargs))
@@ -244,7 +244,7 @@ def _two_ways(op, check=True):
     x, tx = (torch.randn(8, 5, generator=g, dtype=DT) for _ in range(2))
     W = torch.randn(6, 5, generator=g, dtype=DT).requires_grad_(True)
     rec = _Recorder(check)
-    with fwAD.dual_level():
+    with dual_level():
         xd = fwAD.make_dual(x, tx)
         with rec:
             loss = _head(op, xd, W)
@@ -304,20 +304,86 @@ def _lead_adam_run(mode, norm, steps=4):
     return [p.detach().clone() for p in px + py], opt
 
 
-def test_auto_mode_is_reverse_over_forward_where_supported(recwarn, monkeypatch):
-    """auto: LEAD-Adam by reverse over forward from AUTO_MIN_PARAMS parameters on (set to
-    0 here: the test game is small), double backward below; LEAD (Algorithm 1, which
-    takes g and M apart) always by double backward."""
+class _FakeWatch:
+    """Stands in for ``auto_mode.Stopwatch``: the i-th timed block takes ``times[i]``."""
+
+    def __init__(self, times):
+        self.times = list(times)
+
+    def __call__(self, device):
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = self.times.pop(0) if self.times else 0.0
+        return False
+
+
+def test_calibration_schedule_and_choice_by_every_round():
+    """Warm-up (reverse over forward, untimed), then double backward and reverse over
+    forward alternate; reverse over forward is kept only if it was >= MARGIN faster in
+    every pair of neighbouring steps."""
+    from optimizers.auto_mode import CANDIDATES, MARGIN, ModeCalibration
+    db, rof = CANDIDATES[1], CANDIDATES[0]
+
+    def calibrate(times):
+        cal, seen, times = ModeCalibration(rounds=3), [], {m: list(v) for m, v in times.items()}
+        while cal.choice["x"] is None:
+            mode, timing = cal.mode("x"), cal.timing("x")
+            seen.append((mode, timing))
+            cal.record("x", mode, times[mode].pop(0) if timing else None)
+        return cal, seen
+    cal, seen = calibrate({db: [5.0, 4.0, 6.0], rof: [2.0, 3.0, 3.0]})
+    assert seen == [(rof, False), (db, True), (rof, True), (db, True), (rof, True),
+                    (db, True), (rof, True)]
+    assert cal.choice == {"x": rof, "y": None}
+    assert cal.mode("x") == rof and cal.mode("y") == rof and not cal.timing("y")
+    # faster on the median, but not in every round; or faster by less than the margin
+    assert calibrate({db: [5.0, 1.0, 6.0], rof: [2.0, 9.0, 3.0]})[0].choice["x"] == db
+    close = 1.0 - MARGIN / 2
+    assert calibrate({db: [1.0] * 3, rof: [close] * 3})[0].choice["x"] == db
+    restored = ModeCalibration()
+    restored.load_state_dict(cal.state_dict())
+    assert restored.state_dict() == cal.state_dict()
+    with pytest.raises(ValueError, match="choice"):
+        restored.load_state_dict(dict(cal.state_dict(), choice={"x": "forward", "y": None}))
+
+
+@pytest.mark.parametrize("times, choice", [
+    ([3, 3, 1, 1] * 3, ("reverse_over_forward", "reverse_over_forward")),
+    ([3, 1, 1, 3] * 3, ("reverse_over_forward", "double_backward"))])
+def test_auto_chooses_the_mode_measured_faster_per_player(monkeypatch, times, choice):
+    """auto: each player's first steps time both exact modes (here a fake clock: x and y
+    alternate, double backward first); then the faster one is used, and checkpointed."""
     import optimizers as O
-    from optimizers import autodiff
-    small, opt = _lead_adam_run(None, norm=False)           # the default, 67 parameters
+    from optimizers import autodiff, lead_adam
+    monkeypatch.setattr(lead_adam, "Stopwatch", _FakeWatch([0, 0] + times))   # 0: warm-ups
+    duals = []
+    real_dual = autodiff.Evaluation._dual_loss
+    monkeypatch.setattr(autodiff.Evaluation, "_dual_loss",
+                        lambda self, s, *a, **k: duals.append(s) or real_dual(self, s, *a, **k))
+    px, py, closure = _gan(norm=False)
+    opt = O.LEADAdam(px, py, lr=1e-2, alpha=0.3)
+    for _ in range(7):
+        opt.step(closure)
+    assert (opt._calibration.choice["x"], opt._calibration.choice["y"]) == choice
+    assert duals == ["x", "y"] + ["x", "y"] * 3       # rof at the warm-up and 3 timed steps
+    duals.clear()
+    opt.step(closure)
+    assert duals == [p for p, c in zip("xy", choice) if c == "reverse_over_forward"]
+    assert opt.state_dict()["game"]["auto_mode"]["choice"] == dict(zip("xy", choice))
+
+
+def test_auto_iterates_agree_with_double_backward_and_lead_is_unchanged(recwarn):
+    """Whatever auto picks, LEAD-Adam's iterates are double backward's up to rounding
+    (float64); LEAD (Algorithm 1, which takes g and M apart) is double backward exactly."""
+    import optimizers as O
+    auto, opt = _lead_adam_run(None, norm=False, steps=9)      # calibration and after
     assert opt.mixed_mode == "auto" and opt._auto_fallback is None
-    dbl, _ = _lead_adam_run("double_backward", norm=False)
-    assert all(torch.equal(a, b) for a, b in zip(small, dbl))
-    monkeypatch.setattr(autodiff, "AUTO_MIN_PARAMS", 0)
-    auto, _ = _lead_adam_run(None, norm=False)
-    rof, _ = _lead_adam_run("reverse_over_forward", norm=False)
-    assert all(torch.equal(a, b) for a, b in zip(auto, rof))
+    assert None not in opt._calibration.choice.values()
+    dbl, _ = _lead_adam_run("double_backward", norm=False, steps=9)
     assert max(float((a - b).abs().max()) for a, b in zip(auto, dbl)) < 1e-12
     runs = {}
     for mode in ("auto", "double_backward"):
@@ -332,7 +398,6 @@ def test_auto_mode_is_reverse_over_forward_where_supported(recwarn, monkeypatch)
 
 def test_auto_mode_falls_back_to_double_backward_once_and_warns(monkeypatch):
     from optimizers import autodiff
-    monkeypatch.setattr(autodiff, "AUTO_MIN_PARAMS", 0)
     with pytest.warns(RuntimeWarning, match="batch_norm") as rec:
         auto, opt = _lead_adam_run("auto", norm=True)
     assert len([w for w in rec if "mixed_mode='auto'" in str(w.message)]) == 1
@@ -362,7 +427,7 @@ def _refused(fn, match):
     g = torch.Generator().manual_seed(4)
     x, tx = (torch.randn(8, 5, generator=g, dtype=DT) for _ in range(2))
     W = torch.randn(6, 5, generator=g, dtype=DT).requires_grad_(True)
-    with fwAD.dual_level():
+    with dual_level():
         xd = fwAD.make_dual(x, tx)
         with pytest.raises(NotReverseSafe, match=match):
             with Substitute({}, reverse_over_forward=True):
@@ -434,7 +499,6 @@ def test_an_opponent_parameter_reached_only_through_a_view_is_refused(monkeypatc
     opt = O.LEADAdam([x], [W], lr=1e-2, alpha=0.3, mixed_mode="reverse_over_forward")
     with pytest.raises(NotReverseSafe, match="view"):
         opt.step(closure)
-    monkeypatch.setattr(autodiff, "AUTO_MIN_PARAMS", 0)
     runs = {}
     for mode in ("auto", "double_backward"):
         with torch.no_grad():
@@ -451,7 +515,6 @@ def test_auto_fallback_puts_the_random_state_back(monkeypatch):
     """A refused dual evaluation that drew random numbers (dropout is refused before it
     runs; here noise drawn before the refused op) is undone: auto == double backward."""
     from optimizers import autodiff
-    monkeypatch.setattr(autodiff, "AUTO_MIN_PARAMS", 0)
 
     def run(mode):
         import optimizers as O
@@ -484,7 +547,7 @@ def test_an_in_place_write_into_a_plain_tensor_is_refused_before_it_happens():
     g = torch.Generator().manual_seed(5)
     x, tx = (torch.randn(8, 5, generator=g, dtype=DT) for _ in range(2))
     W = torch.randn(6, 5, generator=g, dtype=DT, requires_grad=True)
-    with fwAD.dual_level():
+    with dual_level():
         xd = fwAD.make_dual(x, tx)
         for write in (lambda b, h: b.add_(h), lambda b, h: b.__iadd__(h),
                       lambda b, h: torch.add(h, h, out=b)):
@@ -527,7 +590,6 @@ def test_auto_stays_with_double_backward_under_data_parallel(monkeypatch):
     """Ranks could not agree on a fallback, so auto never tries the dual evaluation when a
     reducer averages over ranks."""
     from optimizers import autodiff
-    monkeypatch.setattr(autodiff, "AUTO_MIN_PARAMS", 0)
     calls = []
     monkeypatch.setattr(autodiff.Evaluation, "_dual_loss",
                         lambda self, *a, **k: calls.append(1) or (_ for _ in ()).throw(
@@ -538,3 +600,60 @@ def test_auto_stays_with_double_backward_under_data_parallel(monkeypatch):
                              second_order=True, reducer=list)
     out = ev.grad_plus_mixed("x", [torch.zeros_like(p) for p in py], 0.3)
     assert not calls and len(out) == len(px)
+
+
+def test_private_torch_canary():
+    """The package's only private torch APIs, both used in optimizers/_dual.py alone,
+    still behave as that module relies on. A failure here after a torch upgrade names
+    the call to replace: ``torch._unpack_dual`` (by the public, slower
+    ``fwAD.unpack_dual`` in ``split_dual``) or ``torch.autograd.function.
+    BackwardCFunction`` (the class of a custom ``autograd.Function``'s graph node, in
+    ``custom_function`` and ``Substitute._check``)."""
+    version = torch.__version__
+    assert callable(getattr(torch, "_unpack_dual", None)), \
+        f"torch {version} has no torch._unpack_dual: replace it in optimizers/_dual.split_dual"
+    x, t = torch.randn(3, dtype=DT), torch.randn(3, dtype=DT)
+    with dual_level() as level:
+        d = fwAD.make_dual(x, t)
+        primal, tangent = torch._unpack_dual(d, level)
+        public = fwAD.unpack_dual(d)
+        assert torch.equal(primal, public.primal) and torch.equal(tangent, public.tangent), \
+            f"torch {version}: torch._unpack_dual disagrees with fwAD.unpack_dual"
+        assert torch._unpack_dual(x, level)[1] is None, \
+            f"torch {version}: torch._unpack_dual gives a plain tensor a tangent"
+    cls = getattr(torch.autograd.function, "BackwardCFunction", None)
+    assert isinstance(cls, type), \
+        f"torch {version} has no torch.autograd.function.BackwardCFunction (optimizers/_dual.py)"
+
+    class Twice(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return 2 * a
+
+        @staticmethod
+        def backward(ctx, g):
+            return 2 * g
+    a = torch.randn(3, dtype=DT, requires_grad=True)
+    assert isinstance(Twice.apply(a).grad_fn, cls), \
+        f"torch {version}: a custom Function's node is no longer a BackwardCFunction"
+    assert not isinstance((2 * a).grad_fn, cls), \
+        f"torch {version}: a built-in op's node is a BackwardCFunction"
+
+
+def test_optimizers_use_no_other_private_torch_call():
+    """Outside optimizers/_dual.py (canary above), no ``torch._x`` call but the ``_foreach``
+    family (the formulas torch.optim's foreach Adam itself runs; issue 17)."""
+    import pathlib
+    import re
+    root = pathlib.Path(__file__).resolve().parent.parent / "optimizers"
+    found = {}
+    for path in sorted(root.glob("*.py")):
+        if path.name == "_dual.py":
+            continue
+        text = path.read_text()
+        hits = set(re.findall(r"torch\._[A-Za-z]\w*", text)) | set(
+            re.findall(r"fwAD\._\w+", text))
+        hits = {h for h in hits if not h.startswith("torch._foreach_")}
+        if hits:
+            found[path.name] = sorted(hits)
+    assert not found, found

@@ -42,7 +42,8 @@ def _assert_same_state(a, b, exact=True, atol=0.0):
         elif isinstance(x, dict):
             assert x.keys() == y.keys(), where
             for k in x:
-                walk(x[k], y[k], f"{where}.{k}")
+                if f"{where}.{k}" != "opt.game.auto_mode":   # LEAD-Adam auto's timings
+                    walk(x[k], y[k], f"{where}.{k}")          # (its choice: in the iterates)
         elif isinstance(x, (list, tuple)):
             assert len(x) == len(y), where
             for i, (u, v) in enumerate(zip(x, y)):

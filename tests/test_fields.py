@@ -69,11 +69,15 @@ def test_block_form_of_large_games(rng, n, h):
     """Phase dimension above DENSE_MAX_DIM uses the block form (diagonal blocks as vectors)."""
     A = rng.normal(size=(n, n)) / np.sqrt(n)
     game = M.quadratic(h, A) if h else M.bilinear(A)
-    dyn = M.Particle(game, M.Curl() + M.Magnetic(4.5) + M.Friction(0.5), mass=0.8)
-    assert dyn.dim > DENSE_MAX_DIM
-    z = torch.as_tensor(rng.normal(size=(40, dyn.dim)))
-    fast, ref = dyn.fast_field()(0.0, z), dyn.vector_field(0.0, z)
-    assert (np.abs((fast - ref).numpy()) <= rounding_bound(dyn, z)).all()
+    for forces in FORCE_SETS:
+        dyn = M.Particle(game, forces(), mass=0.8)
+        assert dyn.dim > DENSE_MAX_DIM
+        z = torch.as_tensor(rng.normal(size=(40, dyn.dim)))
+        fast, ref = dyn.fast_field()(0.0, z), dyn.vector_field(0.0, z)
+        assert (np.abs((fast - ref).numpy()) <= rounding_bound(dyn, z)).all()
+        z3 = z.reshape(4, 10, dyn.dim)  # any leading batch shape
+        torch.testing.assert_close(dyn.fast_field()(0.0, z3), fast.reshape(4, 10, dyn.dim),
+                                   rtol=1e-14, atol=1e-14)
     # and the coop-adversarial game, whose diagonal blocks are full matrices
     B1 = rng.normal(size=(n, n))
     coop = M.Particle(M.coop_adversarial(rng.uniform(0, 1, n), A, B1, B1.T), M.Curl())
@@ -178,12 +182,14 @@ def _expm_gradient(dyn, z0, t):
     return scipy.linalg.expm(J * t).T @ np.ones(dyn.dim)
 
 
-@pytest.mark.parametrize("backend, adjoint", [("torchdiffeq", False), ("torchdiffeq", True),
-                                              ("torchode", False)])
-def test_gradients_through_simulate_on_the_closed_form(rng, backend, adjoint):
+@pytest.mark.parametrize("backend, adjoint, n", [("torchdiffeq", False, 2),
+                                                 ("torchdiffeq", True, 2),
+                                                 ("torchode", False, 2),
+                                                 ("torchdiffeq", False, 9)])  # block form
+def test_gradients_through_simulate_on_the_closed_form(rng, backend, adjoint, n):
     if backend == "torchode":
         pytest.importorskip("torchode")
-    dyn = M.Particle(M.quadratic(0.2, rng.normal(size=(2, 2))),
+    dyn = M.Particle(M.quadratic(0.2, rng.normal(size=(n, n)) / np.sqrt(n)),
                      M.Curl() + M.Magnetic(4.5) + M.Friction(0.5))
     assert dyn.fast_field().kind == "linear"
     z0 = torch.as_tensor(rng.normal(size=(3, dyn.dim)), dtype=torch.float64).requires_grad_()

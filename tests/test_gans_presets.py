@@ -84,7 +84,7 @@ def test_preset_errors(kw, message):
     (dict(data_radius=-1.0), "data_radius must be positive"),
     (dict(data_std=float("nan")), "data_std must be positive"),
     (dict(init="xavier"), "init must be one of"),
-    (dict(betas=((0.5, 0.9), (1.5, 0.9))), "betas[0] must be in [0, 1)"),
+    (dict(betas=((0.5, 0.9), (1.5, 0.9))), r"betas\[0\] must be in \[0, 1\)"),
 ])
 def test_bad_settings_are_named(kw, message):
     with pytest.raises(ValueError, match=message):

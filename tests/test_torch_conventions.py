@@ -392,3 +392,15 @@ def test_bad_max_grad_norm_and_set_grad():
             O.GDA(px, py, lr=0.1, max_grad_norm=bad)
     with pytest.raises(TypeError, match="set_grad"):
         O.GDA(px, py, lr=0.1, set_grad=1)
+
+
+def test_a_foreign_class_name_is_refused_on_one_line():
+    """(Found by tests/test_fuzz_loading.py on a run with torch 2.9.1.)"""
+    px, py = make_params()
+    opt = O.ExtraAdam(px, py, lr=0.01)
+    opt.step(closure_for(px, py))
+    sd = copy.deepcopy(opt.state_dict())
+    sd["game"]["class"] = "\n"
+    with pytest.raises(ValueError, match=r"saved by '\\n', not ExtraAdam") as err:
+        opt.load_state_dict(sd)
+    assert "\n" not in str(err.value)

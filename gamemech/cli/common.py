@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,7 @@ from mechanics import GAMES, forces_from_names, make_game
 from mechanics.utils.atomic import (WriteError, atomic_write_bytes,  # noqa: F401 (re-exported)
                                     unwritable_reason)
 from mechanics.utils.figures import save_figure  # noqa: F401 (re-exported)
+from mechanics.utils.memory import available_memory  # noqa: F401 (re-exported)
 
 
 class CLIError(Exception):
@@ -92,6 +95,19 @@ def finite_float(name: str, minimum=None, strict=False):
         if minimum is not None and (v <= minimum if strict else v < minimum):
             raise argparse.ArgumentTypeError(
                 f"{name} must be {'>' if strict else '>='} {minimum}, got {text!r}")
+        return v
+    return convert
+
+
+def int_at_least(name: str, lo: int):
+    """An argparse ``type`` for an integer >= ``lo``."""
+    def convert(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
+        if v < lo:
+            raise argparse.ArgumentTypeError(f"{name} must be >= {lo}, got {v}")
         return v
     return convert
 
@@ -190,3 +206,66 @@ def check_writable(path, what: str = "output file") -> Path:
         raise CLIError(reason)
     return Path(path)
 
+
+def _existing_ancestor(path: Path) -> Path:
+    parent = path
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    return parent
+
+
+def check_output_file(path, flag: str) -> Path:
+    """Refuse (before any work) an output file that cannot be written: ``path`` a
+    directory, a file where a folder should be, or no write permission. A missing folder is
+    fine: :func:`make_parent` creates it when the file is written, and says so."""
+    path = Path(path)
+    if path.is_dir():
+        raise CLIError(f"{flag} {path} is a directory; give a file name")
+    base = _existing_ancestor(path.parent)
+    if not base.is_dir():
+        raise CLIError(f"cannot write {flag} {path}: {base} is a file, not a directory")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise CLIError(f"cannot write {flag} {path}: directory {base} is not writable")
+    return path
+
+
+def make_parent(path) -> None:
+    """Create the missing folders of an output file, on purpose and out loud."""
+    folder = Path(path).parent
+    if not folder.exists():
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise WriteError(f"cannot create directory {folder}: {err.strerror or err}") from None
+        print(f"created directory {folder}", file=sys.stderr, flush=True)
+
+
+def check_output_dir(path, flag: str = "--out") -> Path:
+    """Refuse (before any work) an output directory that cannot be made or written. A
+    missing directory (and its missing parents) is created when the first file is written,
+    on purpose: the command names it."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise CLIError(f"{flag} {path} exists and is not a directory")
+    base = _existing_ancestor(path)
+    if not base.is_dir():
+        raise CLIError(f"cannot create {flag} {path}: {base} is a file, not a directory")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise CLIError(f"cannot create {flag} {path}: {base} is not writable")
+    return path
+
+
+def wrote(path) -> None:
+    """Tell the user about a file written (on stderr, so stdout stays parseable)."""
+    print(f"wrote {path}", file=sys.stderr, flush=True)
+
+
+def write_plot(fig, path) -> None:
+    """:func:`save_figure` into ``path``, creating its folder out loud, then ``wrote``."""
+    make_parent(path)
+    save_figure(fig, path)
+    wrote(path)
+
+
+def gib(n: float) -> str:
+    return f"{n / 2**30:.3g} GiB"

@@ -16,7 +16,7 @@ from mechanics import ENERGY_NAMES, Particle, energy_from_name, thm1_setting, ve
 from mechanics.energy import LEAD_FORMS
 
 from .common import (CLIError, add_force_arguments, add_game_arguments, finite_float,
-                     forces_from_args, game_from_args, save_figure)
+                     forces_from_args, game_from_args, write_plot)
 from .simulate import add_solver_arguments, add_state_arguments, run_simulation
 
 
@@ -73,7 +73,7 @@ def run(args) -> int:
         curves = [("bound", bound), ("certified", rep.certified_rate)]
         fig = energy_figure(dyn, energy, track_energy(dyn, energy, traj), curves,
                             title=f"{game.name}: {args.forces}, energy {rep.energy}")
-        save_figure(fig, args.plot)
+        write_plot(fig, args.plot)
         report["plot"] = args.plot
     if args.json:
         print(json.dumps(report))
@@ -105,8 +105,9 @@ def register(sub) -> None:
                    help="lead (Thm. 1, eq. 37), kinetic, or hamiltonian (1/2|v|^2, eq. 14)")
     p.add_argument("--lead-form", choices=LEAD_FORMS, default="eq37",
                    help="eq37 (consistent, default) or eq16 (as printed, with its typo)")
-    p.add_argument("--bound", type=finite_float("--bound"), default=None, metavar="RHO",
-                   help="check E(t) <= E0 exp(-RHO t) (default: Thm. 1's rho where it applies)")
+    p.add_argument("--bound", type=finite_float("--bound", minimum=0.0), default=None,
+                   metavar="RHO", help="check E(t) <= E0 exp(-RHO t), a decay rate RHO >= 0 "
+                                       "(default: Thm. 1's rho where it applies)")
     p.add_argument("--plot", default=None, metavar="FILE", help="write a Fig. 5-style plot")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)

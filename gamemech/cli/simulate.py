@@ -9,8 +9,9 @@ from integrators import SCIPY_METHODS, TORCHDIFFEQ_METHODS, simulate
 from integrators.simulate import DEFAULT_METHOD
 from mechanics import Particle
 
-from .common import (CLIError, add_force_arguments, add_game_arguments, finite_float,
-                     forces_from_args, game_from_args, parse_vector, save_figure)
+from .common import (CLIError, add_force_arguments, add_game_arguments, available_memory,
+                     check_output_file, finite_float, forces_from_args, game_from_args, gib,
+                     parse_vector, write_plot)
 
 
 def add_state_arguments(p) -> None:
@@ -48,11 +49,29 @@ def initial_state(args, game, dyn):
     return dyn.state(x, y, vx, vy)
 
 
+#: bytes per saved state entry: the float64 trajectory, the solver's copy, the torch copy
+#: and one derived array (distances, energies) -- a lower bound on what the run holds.
+BYTES_PER_ENTRY = 4 * 8
+
+
+def check_trajectory_fits(n_points: int, state_dim: int) -> None:
+    """Refuse ``--n-points`` whose trajectory cannot fit in memory, before allocating."""
+    need = n_points * (state_dim + 1) * BYTES_PER_ENTRY
+    have = available_memory()
+    if have is not None and need > have:
+        raise CLIError(f"--n-points {n_points}: the trajectory needs about {gib(need)} "
+                       f"({n_points} save times x {state_dim + 1} values x {BYTES_PER_ENTRY} B) "
+                       f"but {gib(have)} of memory is available; use fewer points")
+
+
 def run_simulation(args):
     """Shared by ``simulate`` and ``energy``: build everything, integrate, return parts."""
     if args.n_points < 2:
         raise CLIError(f"--n-points must be at least 2, got {args.n_points}")
+    if args.plot:
+        check_output_file(args.plot, "--plot")
     game = game_from_args(args)
+    check_trajectory_fits(args.n_points, 2 * (game.n + game.m))
     try:
         dyn = Particle(game, forces_from_args(args), mass=args.mass)
     except ValueError as err:
@@ -90,16 +109,26 @@ def run(args) -> int:
     if args.plot:
         from gamemech.plots import phase_plane
         fig = phase_plane([(f"{game.name}: {args.forces}", game, traj)])
-        save_figure(fig, args.plot)
+        write_plot(fig, args.plot)
         report["plot"] = args.plot
     if args.json:
         print(json.dumps(report))
     else:
-        state = "diverged at t = %.3g" % report["diverged_at"] if report["diverged"] else "ok"
+        state = ("diverged at t = %.3g" % report["diverged_at"] if report["diverged"]
+                 else trend(report["initial_distance"], report["final_distance"]))
         print(f"{game.name} under {args.forces}: distance {report['initial_distance']:.4g} -> "
               f"{report['final_distance']:.4g} at t = {report['t_end']:.4g} ({state}); "
               f"max Re(eig) at equilibrium = {report['max_real_eigenvalue']:.4g}")
     return 0
+
+
+def trend(first: float, last: float) -> str:
+    """How the distance to the equilibrium moved: grows / shrinks (by what factor)."""
+    if last > first:
+        return f"grows, x{last / first:.3g}" if first > 0 else "grows"
+    if last < first:
+        return f"shrinks, x{last / first:.3g}"
+    return "unchanged"
 
 
 def register(sub) -> None:

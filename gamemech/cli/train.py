@@ -1,32 +1,28 @@
 """``gamemech train``: train a GAN of the LEAD / Follow-the-Ridge experiments with any game
-optimizer and write samples, a metrics CSV/JSON and checkpoints (:mod:`gans.train`)."""
+optimizer and write samples, a metrics CSV/JSON and checkpoints (:mod:`gans.train`).
+
+Exit codes: 0 the run finished; 2 bad input (nothing trained, nothing written);
+3 the run diverged (a non-finite loss or update; the message names the iteration and
+what went non-finite; metrics.json records it as ``diverged_at`` / ``diverged_reason``)."""
 from __future__ import annotations
 
-import argparse
 import json
+import logging
 import os
+import sys
 
-from .common import CLIError, finite_float
+from .common import CLIError, check_output_dir, finite_float, int_at_least
 
-
-def _int_at_least(name, lo):
-    def convert(text):
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
-        if v < lo:
-            raise argparse.ArgumentTypeError(f"{name} must be >= {lo}, got {v}")
-        return v
-    return convert
+#: exit code of a run that diverged (distinct from 2, bad input)
+EXIT_DIVERGED = 3
 
 
 def _positive_int(name):
-    return _int_at_least(name, 1)
+    return int_at_least(name, 1)
 
 
 def _nonneg_int(name):
-    return _int_at_least(name, 0)
+    return int_at_least(name, 0)
 
 
 def parse_hyper(items) -> dict:
@@ -49,6 +45,27 @@ def _pair(args, both, g, d):
     v = getattr(args, both)
     return (getattr(args, g) if getattr(args, g) is not None else v,
             getattr(args, d) if getattr(args, d) is not None else v)
+
+
+def _q(text):
+    """``--q``: a finite number, or ``auto`` (q = 2/mu + mu, Thm. 1; needs --mu > 0)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    return finite_float("--q")(text)
+
+
+def _threads(text):
+    if text.strip().lower() == "auto":
+        return "auto"
+    return _positive_int("--threads")(text)
+
+
+def _resolve_q(args):
+    if args.q != "auto":
+        return args.q
+    if args.mu is None or args.mu <= 0:
+        raise CLIError("--q auto means q = 2/mu + mu and needs --mu > 0")
+    return 2.0 / args.mu + args.mu
 
 
 def config_from_args(args):
@@ -77,11 +94,12 @@ def config_from_args(args):
         eval_every=args.eval_every, eval_samples=args.eval_samples, log_every=args.log_every,
         progress=not args.no_progress, fid_features=args.fid_features,
         inception_weights=args.inception_weights, classifier_cache=args.classifier_cache,
-        forces=args.forces, scheme=args.scheme, delta=args.delta, mu=args.mu, q=args.q,
+        forces=args.forces, scheme=args.scheme, delta=args.delta, mu=args.mu, q=_resolve_q(args),
         gamma=args.gamma, precondition=args.precondition,
         nproc=args.nproc, on_nonfinite=args.on_nonfinite,
         rollback_lr_factor=args.rollback_lr_factor, max_rollbacks=args.max_rollbacks,
-        init=args.init, data_radius=args.data_radius, data_std=args.data_std)
+        init=args.init, data_radius=args.data_radius, data_std=args.data_std,
+        threads=args.threads)
     if args.preset is not None:   # a flag given explicitly (not None) overrides the preset
         from gans.presets import config
         return config(args.preset, **{k: v for k, v in kw.items() if v is not None})
@@ -108,8 +126,11 @@ def run(args) -> int:
     if TASKS[args.task].needs_data_dir and not args.data:
         raise CLIError(f"--task {args.task} reads the dataset's files from a directory: "
                        "give --data DIR (nothing is downloaded)")
-    if args.out and os.path.exists(args.out) and not os.path.isdir(args.out):
-        raise CLIError(f"--out {args.out} exists and is not a directory")
+    if args.out:
+        check_output_dir(args.out)
+    if args.resume and args.overwrite:
+        raise CLIError("--resume continues the run in --out and --overwrite replaces it: "
+                       "give one of them")
     if args.device.startswith("cuda"):
         import torch
         if not torch.cuda.is_available():
@@ -120,7 +141,7 @@ def run(args) -> int:
         raise CLIError("--nproc launches its own processes; under torchrun leave it at 1")
     init_from_env()                                   # under torchrun: join its group
     try:
-        result = train(config_from_args(args), resume=args.resume)
+        result = train(config_from_args(args), resume=args.resume, overwrite=args.overwrite)
     except (ValueError, TypeError, DataFormatError) as err:
         raise CLIError(" ".join(str(err).split())) from None
     if world()[0] != 0:                               # rank 0 reports
@@ -130,29 +151,49 @@ def run(args) -> int:
         from gans.report import _clean
         print(json.dumps(_clean(s)))
     else:
-        if "modes_covered" in s:
-            quality = (f"modes covered {s['modes_covered']}/{s['n_modes']}, high-quality "
-                       f"{s['hq_fraction']:.3f}, energy distance {s['energy_distance']:.4g}")
-        else:
-            fid = "n/a" if s.get("fid") is None else f"{s['fid']:.3f}"
-            quality = f"FID ({s.get('fid_features') or 'no features'}) {fid}"
-        spi = s["seconds_per_iter"]
-        print(f"{s['task']} / {s['optimizer']}: {s['iters']} iterations"
-              f"{' (diverged at %d)' % s['diverged_at'] if s['diverged_at'] else ''}; {quality}; "
-              f"{'%.4g s/iter' % spi if spi is not None else 'no new iterations'}"
-              f"{'; files in ' + args.out if args.out else ''}")
+        _print_summary(s, args)
+    if s["diverged_at"] is not None:
+        print(f"gamemech train: diverged at iteration {s['diverged_at']}: "
+              f"{s['diverged_reason'][:300]} (exit code {EXIT_DIVERGED}; --on-nonfinite rollback "
+              f"retries with lower learning rates)", file=sys.stderr)
+        return EXIT_DIVERGED
     return 0
 
 
+def _print_summary(s, args) -> None:
+    if "modes_covered" in s:
+        quality = (f"modes covered {s['modes_covered']}/{s['n_modes']}, high-quality "
+                   f"{s['hq_fraction']:.3f}, energy distance {s['energy_distance']:.4g}")
+    else:
+        fid = "n/a" if s.get("fid") is None else f"{s['fid']:.3f}"
+        quality = f"FID ({s.get('fid_features') or 'no features'}) {fid}"
+    spi = s["seconds_per_iter"]
+    resumed = "" if s["resumed_from"] is None else f" (resumed from iteration {s['resumed_from']})"
+    print(f"{s['task']} / {s['optimizer']}: {s['iters']} iterations{resumed}"
+          f"{' (diverged at %d)' % s['diverged_at'] if s['diverged_at'] is not None else ''}; "
+          f"{quality}; {'%.4g s/iter' % spi if spi is not None else 'no new iterations'}"
+          f"{'; files in ' + args.out if args.out else ''}")
+
+
+class _StderrHandler(logging.Handler):
+    """Writes to the *current* ``sys.stderr`` (which tests and tools may swap)."""
+
+    def emit(self, record) -> None:
+        try:
+            print(self.format(record), file=sys.stderr, flush=True)
+        except Exception:  # noqa: BLE001  (logging must not raise)
+            self.handleError(record)
+
+
 def _log_to_stderr() -> None:
-    """Show the trainer's warnings (rollbacks) as ``gamemech train: ...`` lines."""
-    import logging
+    """Show the trainer's messages (size, resume, files written, rollbacks) as
+    ``gamemech train: ...`` lines on stderr."""
     logger = logging.getLogger("gans.train")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("gamemech train: %(message)s"))
         logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
+    logger.setLevel(logging.INFO)
 
 
 def register(sub) -> None:
@@ -161,7 +202,10 @@ def register(sub) -> None:
     from gans.train import OPTIMIZERS, TASKS
     p = sub.add_parser("train", help="train a GAN with a game optimizer (LEAD App. H-I, FR Sec. 6.2)",
                        description="Train a GAN with a game optimizer; write metrics.csv, "
-                                   "metrics.json, samples.png (and checkpoint.pt) to --out.")
+                                   "metrics.json, samples.png (and checkpoint.pt) to --out.",
+                       epilog=f"Exit codes: 0 done; 2 bad input (nothing written); "
+                              f"{EXIT_DIVERGED} the run diverged (non-finite loss or update; the "
+                              f"message names the iteration and the value).")
     p.add_argument("--task", required=True, choices=list(TASKS))
     p.add_argument("--optimizer", default="lead-adam", choices=list(OPTIMIZERS),
                    help="game optimizer (default lead-adam); adam = simultaneous Adam, "
@@ -180,6 +224,13 @@ def register(sub) -> None:
     p.add_argument("--data", default=None, metavar="DIR", help="dataset directory (cifar10, mnist)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.pt")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier run in --out (without it, or --resume, an --out "
+                        "holding a run is refused)")
+    p.add_argument("--threads", type=_threads, default="auto",
+                   help="torch threads: auto (default: 1 for models under 1M parameters, where "
+                        "more threads only cost, most of all on a loaded machine; torch's "
+                        "default otherwise) or a number")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     h = p.add_argument_group("hyperparameters (None: the task's defaults, LEAD App. I)")
     h.add_argument("--lr", type=finite_float("--lr", 0.0, strict=True), default=None)
@@ -218,7 +269,8 @@ def register(sub) -> None:
     r.add_argument("--scheme", default="semi-implicit", help="integrators.schemes name")
     r.add_argument("--delta", type=finite_float("--delta", 0.0, strict=True), default=None)
     r.add_argument("--mu", type=finite_float("--mu", 0.0), default=None)
-    r.add_argument("--q", type=finite_float("--q"), default=None)
+    r.add_argument("--q", type=_q, default=None,
+                   help="magnetic charge, or auto for q = 2/mu + mu (Thm. 1)")
     r.add_argument("--gamma", type=finite_float("--gamma", 0.0), default=None,
                    help="consensus weight gamma (force consensus)")
     r.add_argument("--precondition", choices=["adam"], default=None,
