@@ -93,6 +93,14 @@ CLI_CASES = {
         (["derive", "--mu", "0.5"], "need --delta"),
         (["derive", "--q", "abc"], "--q must be a number"),
         (["derive", "--charge-convention", "x"], "invalid choice"),
+        (["derive", "--gamma", "-1"], "--gamma must be >= 0"),
+    ],
+    "family": [
+        (["family", "--game", "nope"], "invalid choice"),
+        (["family", "--forces", "curl,gravity"], "unknown force 'gravity'"),
+        (["family", "--starts", "0"], "--starts must be >= 1"),
+        (["family", "--game", "bilinear", "--h", "1"], "takes no --h"),
+        (["family", "--plot", "s.qqq"], "cannot write plot"),
     ],
     "spectrum": [
         (["spectrum", "--method", "nope"], "invalid choice"),
