@@ -119,7 +119,8 @@ def player_betas(betas) -> tuple:
             raise ValueError(f"betas must be (b1, b2), or one such pair per player, got {betas!r}")
         for i, v in enumerate(p):
             if not (isinstance(v, (int, float)) and 0.0 <= v < 1.0):
-                raise ValueError(f"betas[{i}] must be in [0, 1), got {v!r} (betas {betas!r})")
+                raise ValueError(f"betas must be (b1, b2) pairs in [0, 1): betas[{i}] must be in "
+                                 f"[0, 1), got {v!r} (betas {betas!r})")
     return tuple(tuple(float(v) for v in p) for p in pair)
 
 

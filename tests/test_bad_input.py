@@ -128,7 +128,7 @@ CLI_CASES = {
         (TRAIN + ["--out", "afile"], "not a directory"),
         (TRAIN + ["--resume", "--out", "o"], "nothing to resume"),
         (TRAIN + ["--device", "tpu", "--out", "o"], "device must be"),
-        (TRAIN + ["--beta1", "1.5", "--out", "o"], "betas must be"),
+        (TRAIN + ["--beta1", "1.5", "--out", "o"], "betas[0] must be in [0, 1)"),
         (TRAIN + ["--alpha", INF, "--out", "o"], "finite"),
         (TRAIN + ["--model", "dcgan", "--out", "o"], "32 x 32"),
         (TRAIN + ["--optimizer", "derived", "--out", "o"], "delta"),
