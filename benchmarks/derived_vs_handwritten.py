@@ -16,6 +16,21 @@ Problems:
 * ``quadratic-100``: eq. 13 with players of dimension 50 (small tensors: the
   per-step Python overhead of the two optimizers dominates).
 
+The other members of the family (``integrators.family``) against the optimizer each one
+equals or competes with, same pairing (``member_rows``):
+
+* explicit: GDA (curl + friction, ``mu = m/delta``) against ``optimizers.GDA``, heavy
+  ball against ``optimizers.MomentumGDA``, consensus optimization (curl + friction +
+  consensus, ``mu = m/delta``) against ``optimizers.CO`` -- target: within 5%;
+* implicit magnetic (``mu = m/delta``, ``q = delta``: CGD's step, solved by GMRES on
+  Hessian-vector products) against ``optimizers.CGD`` (conjugate gradient);
+* implicit curl (``mu = m/delta``: the proximal point step, by fixed-point iteration)
+  against ``optimizers.ExtraGradient`` with the same ``lr`` (EG approximates it with one
+  extra gradient).
+
+For the implicit members the table gives the inner iterations per step (GMRES products or
+fixed-point evaluations; CGD's conjugate-gradient iterations beside them).
+
 Run ``python benchmarks/derived_vs_handwritten.py`` (``--quick`` for a smoke version).
 """
 from __future__ import annotations
@@ -110,6 +125,68 @@ def compare(make: Callable, rule, steps: int, repeats: int, mixed_mode: Optional
             "max_abs_iterate_difference": diff}
 
 
+def _members(delta: float, mu: float, gamma: float):
+    """``(name, rule, baseline builder, same iterates?, implicit?)`` of the members timed."""
+    one = 1.0 / delta                                          # mu = m / delta: beta = 0
+    gda = derive("curl,friction").to_update_rule(delta, mu=one)
+    hb = derive("curl,friction").to_update_rule(delta, mu=mu)
+    co = derive("curl,friction,consensus").to_update_rule(delta, mu=one, gamma=gamma)
+    cgd = derive("curl,magnetic,friction", "implicit-magnetic").to_update_rule(
+        delta, mu=one, q=delta)
+    pp = derive("curl,friction", "implicit-curl").to_update_rule(delta, mu=one)
+    return [
+        ("GDA", gda, lambda px, py, zs: optimizers.GDA(px, py, lr=gda.eta), True, False),
+        ("heavy ball", hb, lambda px, py, zs: optimizers.MomentumGDA(px, py, lr=hb.eta,
+                                                                     beta=hb.beta), True, False),
+        ("consensus optimization", co,
+         lambda px, py, zs: optimizers.CO(px, py, lr=co.eta, gamma=gamma), True, False),
+        ("implicit magnetic vs CGD", cgd,
+         lambda px, py, zs: optimizers.CGD(px, py, lr=cgd.eta, zero_sum=zs), True, True),
+        ("implicit curl vs extragradient", pp,
+         lambda px, py, zs: optimizers.ExtraGradient(px, py, lr=pp.eta), False, True),
+    ]
+
+
+def compare_member(make: Callable, rule, baseline: Callable, zero_sum: bool, steps: int,
+                   repeats: int) -> Dict:
+    px_a, py_a, clo_a = make()
+    px_b, py_b, clo_b = make()
+    base = baseline(px_a, py_a, zero_sum)
+    derived = optimizers.from_rule(rule, px_b, py_b)
+    base.step(clo_a), derived.step(clo_b)  # warm-up: lazy state
+    inner0, cg0 = derived.inner_iterations, 0
+    ta, tb, cg = [], [], []
+    for rep in range(repeats):
+        for k in range(steps):
+            for which in ((0, 1) if (rep + k) % 2 == 0 else (1, 0)):
+                if which == 0:
+                    ta.append(time_call(lambda: base.step(clo_a)))
+                    if getattr(base, "last_cg", None) is not None:
+                        cg.append(base.last_cg.iterations)
+                else:
+                    tb.append(time_call(lambda: derived.step(clo_b)))
+    diff = max(float((a - b).detach().abs().max()) for a, b in zip(px_a + py_a, px_b + py_b))
+    return {"baseline_ms": 1e3 * median(ta), "derived_ms": 1e3 * median(tb),
+            "ratio": median([b / a for a, b in zip(ta, tb)]), "steps_timed": len(ta),
+            "inner_per_step": (derived.inner_iterations - inner0) / len(tb),
+            "baseline_cg_per_step": (sum(cg) / len(cg)) if cg else None,
+            "max_abs_iterate_difference": diff}
+
+
+def member_table(rows: List[Dict]) -> str:
+    header = ["problem", "member vs baseline", "baseline ms/step", "derived ms/step",
+              "derived / baseline (median of paired)", "within 5%", "inner iterations/step",
+              "baseline CG iterations/step", "max abs iterate diff"]
+    body = [[r["problem"], r["member"], f"{r['baseline_ms']:.3g}", f"{r['derived_ms']:.3g}",
+             f"{r['ratio']:.3f}",
+             ("yes" if r["ratio"] <= TARGET else "NO") if not r["implicit"] else "n/a",
+             f"{r['inner_per_step']:.1f}" if r["implicit"] else "-",
+             f"{r['baseline_cg_per_step']:.1f}" if r["baseline_cg_per_step"] is not None else "-",
+             f"{r['max_abs_iterate_difference']:.1e}" if r["same_iterates"] else "(differ)"]
+            for r in rows]
+    return markdown_table(header, body)
+
+
 def table(rows: List[Dict]) -> str:
     header = ["problem", "mixed mode", "LEAD ms/step", "from_rule ms/step",
               "from_rule / LEAD (median of paired)", "within 5%", "steps timed",
@@ -136,6 +213,22 @@ def plot(rows: List[Dict]):
     return fig
 
 
+def plot_members(rows: List[Dict]):
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(max(5, 1.0 * len(rows)), 3.5))
+    ax.bar(range(len(rows)), [r["ratio"] for r in rows],
+           color=["tab:orange" if r["implicit"] else "tab:blue" for r in rows])
+    ax.axhline(1.0, color="k", lw=0.8)
+    ax.axhline(TARGET, color="r", ls="--", lw=0.8, label="explicit target: within 5%")
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels([f"{r['problem']}\n{r['member']}" for r in rows], fontsize=6,
+                       rotation=60, ha="right")
+    ax.set_ylabel("step time, derived / baseline")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def parse(argv):
     p = base_parser(__doc__.split("\n")[0])
     p.add_argument("--widths", type=int_list, default=None, help="GAN widths (default 256,1024)")
@@ -144,6 +237,7 @@ def parse(argv):
     p.add_argument("--modes", default=",".join(MODES))
     p.add_argument("--delta", type=float, default=0.01, help="step size delta of Prop. 1")
     p.add_argument("--mu", type=float, default=1.0, help="friction mu; q = 2/mu + mu")
+    p.add_argument("--gamma", type=float, default=0.5, help="consensus weight gamma")
     args = p.parse_args(argv)
     parse_modes(p, args, MODES)
     if not (args.delta > 0 and args.mu > 0):
@@ -164,10 +258,19 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
         for mode in args.modes:
             rows.append({"problem": name, "mixed_mode": mode,
                          **compare(make, rule, args.steps, args.repeats, mode)})
+    member_rows = []
+    zero_sum = {name: name.startswith("quadratic") for name, _ in problems}
+    for name, make in problems:
+        for label, mrule, baseline, same, implicit in _members(args.delta, args.mu, args.gamma):
+            member_rows.append({"problem": name, "member": label, "rule": mrule.name,
+                                "same_iterates": same, "implicit": implicit,
+                                **compare_member(make, mrule, baseline, zero_sum[name],
+                                                 args.steps, args.repeats)})
     finish_header(payload)
     payload.update(settings={k: v for k, v in vars(args).items() if k != "out"},
                    rule={"eta": rule.eta, "beta": rule.beta, "alpha": rule.alpha,
-                         "lookahead": rule.lookahead, "name": rule.name}, rows=rows)
+                         "lookahead": rule.lookahead, "name": rule.name}, rows=rows,
+                   member_rows=member_rows)
     md = table(rows)
     note = (f"\nRule {rule.name}: eta = {rule.eta:.4g}, beta = {rule.beta:.4g}, alpha = "
             f"{rule.alpha:.4g} (delta = {args.delta}, mu = {args.mu}, q = 2/mu + mu); torch "
@@ -175,6 +278,10 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
                                           if payload["under_load"] else ""))
     print(md + "\n" + note)
     write_outputs(args.out, NAME, payload, md + "\n" + note, plot(rows))
+    members_md = member_table(member_rows)
+    print("\nOther members of the family:\n\n" + members_md + "\n" + note)
+    write_outputs(args.out, NAME + "_members", payload, members_md + "\n" + note,
+                  plot_members(member_rows))
     return payload
 
 

@@ -52,6 +52,8 @@ class TrainConfig:
     delta: float | None = None         #: derived: time step
     mu: float | None = None            #: derived: friction
     q: float | None = None             #: derived: magnetic charge (eq. 7 convention)
+    gamma: float | None = None         #: derived: consensus weight (force "consensus")
+    precondition: str | None = None    #: derived: None (the plain rule) or "adam" (Alg. 2)
     fid_features: str = "auto"         #: auto | classifier | inception | none | PATH (TorchScript)
     inception_weights: str | None = None
     classifier_cache: str | None = None

@@ -67,14 +67,15 @@ def build_optimizer(cfg: TrainConfig, G, D):
 def derive_rule(cfg: TrainConfig):
     """The :class:`~integrators.rule.UpdateRule` that ``integrators.derive`` derives for
     ``cfg.forces`` under ``cfg.scheme`` with time step ``delta`` (friction ``mu``, charge
-    ``q``). A momentum coefficient ``|beta| > 1`` is refused: the rule's momentum alone
-    would grow like ``|beta|^k`` (LEAD refuses beta outside (-1, 1) for the same reason;
-    ``beta = 1``, a rule without friction, is allowed)."""
+    ``q``, consensus ``gamma``). A momentum coefficient ``|beta| > 1`` is refused: the
+    rule's momentum alone would grow like ``|beta|^k`` (LEAD refuses beta outside (-1, 1)
+    for the same reason; ``beta = 1``, a rule without friction, is allowed)."""
     from integrators.derive import derive
     if cfg.delta is None:
         raise ValueError("optimizer 'derived' needs the time step delta (--delta)")
     try:
-        rule = derive(cfg.forces.split(","), cfg.scheme).to_update_rule(cfg.delta, cfg.mu, cfg.q)
+        rule = derive(cfg.forces.split(","), cfg.scheme).to_update_rule(
+            cfg.delta, cfg.mu, cfg.q, gamma=cfg.gamma)
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(f"cannot derive the rule: {err}") from None
     if abs(rule.beta) > 1.0:
@@ -86,11 +87,17 @@ def derive_rule(cfg: TrainConfig):
 
 def build_derived(cfg: TrainConfig, G, D):
     """``optimizers.from_rule`` of :func:`derive_rule`; the rule's coefficients replace
-    lr/alpha (plain, without Adam's preconditioning)."""
+    lr/alpha, or with ``precondition="adam"`` its direction goes through Adam (lr, betas:
+    the Adam ones)."""
     from optimizers import from_rule
     rule = derive_rule(cfg)
     try:
-        return from_rule(rule, list(G.parameters()), list(D.parameters()), **cfg.hyper)
+        kw = dict(cfg.hyper)
+        if cfg.precondition == "adam":
+            kw.update(precondition="adam", lr=(cfg.lr_g, cfg.lr_d))
+            if cfg.betas is not None:
+                kw["betas"] = cfg.betas
+        return from_rule(rule, list(G.parameters()), list(D.parameters()), **kw)
     except TypeError as err:
         raise ValueError(f"cannot build the derived optimizer: {err}") from None
 

@@ -8,6 +8,8 @@
 - :func:`iterate`, :func:`rule_step`: run a rule on a game in discrete time.
 - :func:`spectrum`, :func:`step_jacobian`, :data:`METHODS`: eigenvalues of optimizers'
   step maps (Thm. 2); :func:`tune`: minimise the spectral radius.
+- :func:`family`: every member (forces x schemes), the known optimizers among them and
+  their tuned spectral radii.
 """
 __distribution__ = "game-mechanics"   # the marker mechanics.utils.names looks for
 
@@ -25,9 +27,11 @@ from .spectral import (METHODS, Method, Spectrum, lead_formula_eigenvalues, regi
 from .simulate import (BACKENDS, SCIPY_METHODS, TORCHDIFFEQ_METHODS, TORCHODE_METHODS, simulate)
 from .trajectory import Trajectory
 from .tuning import TuningResult, tune
+from .family import Member, family
 
 __all__ = ["simulate", "Trajectory", "BACKENDS", "SCIPY_METHODS", "TORCHDIFFEQ_METHODS",
            "TORCHODE_METHODS",
            "UpdateRule", "Scheme", "SCHEMES", "get_scheme", "derive", "DerivedRule",
            "iterate", "rule_step", "spectrum", "step_jacobian", "Spectrum", "METHODS", "Method",
-           "register_method", "lead_formula_eigenvalues", "tune", "TuningResult"]
+           "register_method", "lead_formula_eigenvalues", "tune", "TuningResult", "family",
+           "Member"]

@@ -14,6 +14,13 @@ expressions of ``delta, m, mu, q`` and ``p = z[k] + lookahead dz[k]``. For a zer
 game (``L_x = f, L_y = -f``) the y rule reads ``y[k+1] = y[k] + beta dy[k] + eta grad_y f
 + alpha grad_yx f dx[k] + ...``, which is eq. 12.
 
+The forces are not known here by name: each :class:`mechanics.Force` declares its
+terms (``Force.terms``: coefficient, operator, velocity, scheme knob), and every term
+that is not the gradient (``eta``), the mixed block on the opponent's step (``alpha``,
+``alpha_implicit``) or the own step (``beta``) becomes one more entry of the rule's
+``terms`` (e.g. :class:`~mechanics.Consensus`: ``- eta gamma J^T v(p)``). A force
+written outside the package derives the same way (docs/DERIVATION.md).
+
 The elimination is symbolic: positions, velocities, the gradient at the evaluation point
 and the mixed block are sympy symbols (scalar surrogates of the vectors and of the
 matrix ``grad_xy L_x``; every term is linear in them, so the coefficients are the
@@ -23,52 +30,65 @@ the mixed block (eq. 7) and Prop. 1's scheme gives ``alpha = q delta / m``; the 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Dict, Iterable, Optional, Tuple, Union
+from dataclasses import dataclass, replace
+from typing import Dict, Iterable, NamedTuple, Optional, Tuple, Union
 
 import sympy as sp
 
-from mechanics.forces import CHARGE_CONVENTIONS, Curl, ForceSum, Friction, Magnetic
+from mechanics.forces import (CHARGE_CONVENTIONS, REGISTRY, Force, ForceSum, Term,
+                              force_from_name, symbol)
 
-from .rule import UpdateRule
+from .rule import RuleTerm, UpdateRule
 from .schemes import Scheme, get_scheme
 
-#: the physical parameters every coefficient is an expression of.
-delta, m, mu, q = sp.symbols("delta m mu q", positive=True)
+#: the physical parameters every coefficient is an expression of (forces add their own).
+delta, m = sp.symbols("delta m", positive=True)
+mu, q = symbol("mu"), symbol("q")
 PARAMETERS = {"delta": delta, "m": m, "mu": mu, "q": q}
-FORCES = ("curl", "magnetic", "friction")
 COEFFICIENTS = ("beta", "eta", "alpha", "alpha_implicit", "lookahead")
 
 
-def _force_names(forces) -> Tuple[Tuple[str, ...], Optional[str]]:
-    """Names of a force set given as names, a comma string, or mechanics forces.
+class DerivedTerm(NamedTuple):
+    """A term of the rule beyond ``beta, eta, alpha, alpha_implicit``:
+    ``- coefficient * operator(p) [d]`` with ``d`` the step ``dz[k]`` (``vector="d"``),
+    the new step ``dz[k+1]`` (``"d_next"``) or none (``None``, a field)."""
+    label: str
+    force: Force
+    term: Term
+    vector: Optional[str]
+    coefficient: sp.Expr
 
-    Returns the names and the charge convention of a given :class:`Magnetic` (or None).
-    """
+
+def _with_numbers(force: Force, given: Dict[str, Optional[float]]) -> Force:
+    """``force`` with the parameter values given (its operators do not depend on them,
+    but a rule's forces then say which numbers made it)."""
+    own = {k: float(given[k]) for k in force.parameters() if given.get(k) is not None}
+    return replace(force, **own) if own else force
+
+
+def _force_objects(forces, convention: Optional[str]) -> Tuple[Force, ...]:
+    """Force instances of a force set given as names (registered in
+    ``mechanics.forces.REGISTRY``), a comma string, or forces; registry order first."""
     if isinstance(forces, str):
         forces = forces.split(",")
     if isinstance(forces, ForceSum):
         forces = tuple(forces)
-    elif isinstance(forces, (Curl, Magnetic, Friction)):
+    elif isinstance(forces, Force):
         forces = (forces,)
-    names, convention = [], None
+    out = []
     for f in forces:
         if isinstance(f, str):
-            name = f.strip()
-        elif isinstance(f, (Curl, Magnetic, Friction)):
-            name = type(f).__name__.lower()
-            if isinstance(f, Magnetic):
-                convention = f.convention
-        else:
-            raise TypeError(f"a force must be a name or Curl/Magnetic/Friction, got {f!r}")
-        if name not in FORCES:
-            raise ValueError(f"unknown force {name!r}; valid forces: {', '.join(FORCES)}")
-        if name in names:
-            raise ValueError(f"force {name!r} listed twice")
-        names.append(name)
-    if not names:
+            f = force_from_name(f.strip(), convention=convention)
+        elif not isinstance(f, Force):
+            raise TypeError(f"a force must be a name or a mechanics.Force, got {f!r}")
+        if f.name in [g.name for g in out]:
+            raise ValueError(f"force {f.name!r} listed twice")
+        out.append(f)
+    if not out:
         raise ValueError("at least one force is needed")
-    return tuple(n for n in FORCES if n in names), convention
+    order = list(REGISTRY)
+    return tuple(sorted(out, key=lambda f: order.index(f.name) if f.name in order
+                        else len(order)))
 
 
 @dataclass(frozen=True)
@@ -76,11 +96,11 @@ class DerivedRule:
     """A two-step rule in positions derived from a scheme (see the module docstring).
 
     ``beta, eta, alpha, alpha_implicit, lookahead`` are sympy expressions of
-    ``delta, m, mu, q``. ``implicit_gradient`` is True when the gradient is taken at
-    the *new* point (an implicit curl force: a proximal-point rule that needs a
-    nonlinear solve and has no :class:`UpdateRule`). ``position_update`` is the solved
-    x rule ``dx[k+1] = ...`` in the scalar surrogate symbols (the derivation's output,
-    kept for inspection).
+    ``delta, m`` and the forces' parameters; ``terms`` the other forces' terms
+    (:class:`DerivedTerm`). ``implicit_gradient`` is True when the forces are evaluated
+    at the *new* point (an implicit curl force: a proximal-point rule whose step is a
+    nonlinear solve). ``position_update`` is the solved x rule ``dx[k+1] = ...`` in the
+    scalar surrogate symbols (the derivation's output, kept for inspection).
     """
 
     scheme: Scheme
@@ -93,19 +113,30 @@ class DerivedRule:
     lookahead: sp.Expr
     implicit_gradient: bool
     position_update: sp.Expr
+    terms: Tuple[DerivedTerm, ...] = ()
+    force_objects: Tuple[Force, ...] = ()
 
     # ----------------------------------------------------------------- numbers
     def coefficients(self) -> Dict[str, sp.Expr]:
-        return {k: getattr(self, k) for k in COEFFICIENTS}
+        out = {k: getattr(self, k) for k in COEFFICIENTS}
+        out.update({t.label: t.coefficient for t in self.terms})
+        return out
+
+    @property
+    def parameters(self) -> Tuple[str, ...]:
+        """Names of the parameters the coefficients depend on (``delta``, ``m``, ...)."""
+        names = {str(s) for e in self.coefficients().values() for s in e.free_symbols}
+        return tuple(sorted(names))
 
     def values(self, delta: float, mu: Optional[float] = None, q: Optional[float] = None,
-               mass: float = 1.0) -> Dict[str, float]:
-        """The coefficients as floats for given ``delta, mu, q`` and mass ``m``.
+               mass: float = 1.0, **params: Optional[float]) -> Dict[str, float]:
+        """The coefficients as floats for given ``delta``, mass ``m`` and force parameters
+        (``mu``, ``q``, ``gamma``, ...; each checked by its force's own constructor).
 
         A parameter may be left out only if no coefficient depends on it.
         """
-        given = {"delta": delta, "mu": mu, "q": q, "m": mass}
-        subs = {}
+        given = {"delta": delta, "mu": mu, "q": q, "m": mass, **params}
+        subs, numbers = {}, {}
         for name, value in given.items():
             if value is None:
                 continue
@@ -115,12 +146,16 @@ class DerivedRule:
                 raise ValueError(f"{name} must be a real number, got {value!r}") from None
             if not sp.Float(value).is_finite:
                 raise ValueError(f"{name} must be finite, got {value}")
-            subs[PARAMETERS[name]] = value
+            subs[PARAMETERS.get(name, symbol(name))] = numbers[name] = value
         for name in ("delta", "m"):
-            if subs.get(PARAMETERS[name], 1.0) <= 0:
-                raise ValueError(f"{name} must be > 0, got {subs[PARAMETERS[name]]}")
-        if subs.get(PARAMETERS["mu"], 0.0) < 0:
-            raise ValueError(f"mu must be >= 0, got {subs[PARAMETERS['mu']]}")
+            if numbers.get(name, 1.0) <= 0:
+                raise ValueError(f"{name} must be > 0, got {numbers[name]}")
+        if numbers.get("mu", 0.0) < 0:
+            raise ValueError(f"mu must be >= 0, got {numbers['mu']}")
+        for force in self.force_objects:     # each force validates its own parameters
+            own = {k: numbers[k] for k in force.parameters() if k in numbers}
+            if own:
+                replace(force, **own)
         out = {}
         for key, expr in self.coefficients().items():
             missing = sorted(str(s) for s in expr.free_symbols if s not in subs)
@@ -131,17 +166,18 @@ class DerivedRule:
 
     def to_update_rule(self, delta: float, mu: Optional[float] = None,
                        q: Optional[float] = None, mass: float = 1.0,
-                       name: Optional[str] = None) -> UpdateRule:
+                       name: Optional[str] = None, **params) -> UpdateRule:
         """The numeric :class:`UpdateRule` (substitutes numbers in the expressions)."""
-        if self.implicit_gradient:
-            raise ValueError(f"scheme {self.scheme.name!r} takes the gradient at the new point "
-                             "(implicit curl): a proximal-point rule, not an UpdateRule")
-        if "curl" not in self.forces:
+        v = self.values(delta, mu, q, mass, **params)
+        if v["eta"] == 0:
             raise ValueError("without the curl force the rule has no gradient term (eta = 0)")
-        v = self.values(delta, mu, q, mass)
+        given = {"mu": mu, "q": q, **params}
+        terms = tuple(RuleTerm(t.label, v[t.label], _with_numbers(t.force, given), t.term,
+                               t.vector) for t in self.terms)
         return UpdateRule(beta=v["beta"], eta=v["eta"], alpha=v["alpha"],
                           lookahead=v["lookahead"], alpha_implicit=v["alpha_implicit"],
-                          name=name or f"{self.scheme.name}[{'+'.join(self.forces)}]")
+                          name=name or f"{self.scheme.name}[{'+'.join(self.forces)}]",
+                          terms=terms, proximal=self.implicit_gradient)
 
     # ---------------------------------------------------------------- printing
     def as_strings(self) -> Dict[str, str]:
@@ -188,6 +224,16 @@ class DerivedRule:
         if has["alpha_implicit"]:
             ex.append(f"- {a1}{mul}{bxy}{mul}{dy1}")
             ey.append(f"+ {a1}{mul}{byx}{mul}{dx1}")
+        for t in self.terms:          # the other forces' terms: - c O(p) [d]
+            c = (r"\mathrm{" + t.label.replace("_", r"\_") + "}") if latex else t.label
+            op = t.term.operator or "I"
+            op_tex = r"\mathrm{" + op.replace("_", r"\_") + "}"
+            vec = {None: "", "d": "dz[k]", "d_next": "dz[k+1]"}[t.vector]
+            if latex:
+                vec = {"": "", "dz[k]": r"\Delta z_k", "dz[k+1]": r"\Delta z_{k+1}"}[vec]
+            for side, axis in ((ex, "x"), (ey, "y")):
+                o = f"{op_tex}_{axis}({p})" if latex else f"{op}_{axis}({p})"
+                side.append(f"- {c}{mul}{o}" + (f"{mul}{vec}" if vec else ""))
         return " ".join(ex), " ".join(ey)
 
     def _header(self) -> str:
@@ -208,6 +254,7 @@ class DerivedRule:
         for k in ("beta", "eta", "alpha", "alpha_implicit"):
             if getattr(self, k) != 0 or k != "alpha_implicit":
                 lines.append(f"  {k} = {getattr(self, k)}")
+        lines += [f"  {t.label} = {t.coefficient}" for t in self.terms]
         return "\n".join(lines)
 
     def latex(self) -> str:
@@ -222,50 +269,100 @@ class DerivedRule:
         for k, sym in names.items():
             if getattr(self, k) != 0 or k != "alpha_implicit":
                 rows.append(rf"{sym} &= {sp.latex(getattr(self, k))}")
+        rows += [r"\mathrm{" + t.label.replace("_", r"\_") + "} &= " + sp.latex(t.coefficient)
+                 for t in self.terms]
         return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
 
     def __str__(self) -> str:
         return self.text()
 
 
-def _solve_step(scheme: Scheme, forces: Tuple[str, ...], charge: sp.Expr):
+def _solve_step(scheme: Scheme, forces: Tuple[Force, ...]):
     """Eliminate the velocities from one step of ``scheme`` and solve for the new x step.
 
-    Scalar surrogates: ``D1x = x[k] - x[k-1]``, ``D2x = x[k+1] - x[k]`` (same for y),
-    ``G`` the gradient of L_x at the force point, ``B`` the mixed block grad_xy L_x.
+    Scalar surrogates: ``D1x = x[k] - x[k-1]``, ``D2x = x[k+1] - x[k]`` (same for y) and
+    one symbol per operator (``O_vector_field`` for the gradient at the force point,
+    ``O_mixed`` for the mixed block grad_xy L_x, ``O_<force>_<name>`` for a force's own).
     With the position relation ``x[i+1] - x[i] = delta v[i+s]`` (s = 1 implicit, 0
     explicit), the velocity update of step ``j = k - 1 + s`` involves only
     ``v[j] = D1x / delta`` and ``v[j+1] = D2x / delta``, whatever ``s`` is.
+
+    Returns the coefficients, the extra terms, whether the point is the new one, and
+    the solved update.
     """
-    D1x, D1y, D2x, D2y, G, B = sp.symbols("D1x D1y D2x D2y G B")
+    D1x, D1y, D2x, D2y = sp.symbols("D1x D1y D2x D2y")
     vx = {0: sp.Symbol("vx_j"), 1: sp.Symbol("vx_j1")}
     vy = {0: sp.Symbol("vy_j"), 1: sp.Symbol("vy_j1")}
-    force = 0
-    if "curl" in forces:
-        force += -G
-    if "magnetic" in forces:
-        force += -charge * B * vy[scheme.level("magnetic")]
-    if "friction" in forces:
-        force += -mu * vx[scheme.level("friction")]
-    velocity_eq = sp.Eq(m * (vx[1] - vx[0]), delta * force)          # eq. 32c
+    ops, force_sum, field_levels = {}, 0, set()
+    for f in forces:
+        for t in f.terms():
+            if t.vector not in (None, "own", "opponent"):
+                raise ValueError(f"force {f.name!r}: a term's vector must be None, 'own' or "
+                                 f"'opponent', got {t.vector!r}")
+            level = scheme.level(t.level_knob())
+            if t.operator is None:
+                if t.vector is None:
+                    raise ValueError(f"force {f.name!r}: a field term needs an operator")
+                o = sp.Integer(1)
+            else:
+                key = t.operator if t.operator in ("vector_field", "mixed") else (f.name, t.operator)
+                if key not in ops:
+                    ops[key] = (sp.Symbol("O_" + (key if isinstance(key, str) else "_".join(key))),
+                                f, t)
+                o = ops[key][0]
+            if t.vector is None:
+                field_levels.add(level)
+                vel = 1
+            else:
+                vel = (vx if t.vector == "own" else vy)[level]
+            force_sum += sp.sympify(t.coefficient) * o * vel
+    if len(field_levels) > 1:
+        raise ValueError(f"scheme {scheme.name!r}: the fields of these forces are taken at "
+                         "different points (one explicit, one implicit)")
+    velocity_eq = sp.Eq(m * (vx[1] - vx[0]), delta * force_sum)     # eq. 32c
     position = {vx[0]: D1x / delta, vx[1]: D2x / delta,             # eq. 32a
                 vy[0]: D1y / delta, vy[1]: D2y / delta}             # eq. 32b
     solved = sp.solve(velocity_eq.subs(position), D2x, dict=True)
     if len(solved) != 1:
         raise ValueError(f"scheme {scheme.name!r}: the step equation has no unique solution")
     update = sp.expand(solved[0][D2x])
-    poly = sp.Poly(update, D1x, D1y, D2y, G, B)
-    slots = {(1, 0, 0, 0, 0): "beta", (0, 0, 0, 1, 0): "eta", (0, 1, 0, 0, 1): "alpha",
-             (0, 0, 1, 0, 1): "alpha_implicit"}
-    coeffs = {k: sp.Integer(0) for k in slots.values()}
+    syms = {v[0]: k for k, v in ops.items()}
+    try:
+        poly = sp.Poly(update, D1x, D1y, D2y, *syms)
+    except sp.PolynomialError:
+        raise ValueError(f"scheme {scheme.name!r} does not give a two-step rule: an operator "
+                         f"on the player's own new step must be inverted ({update})") from None
+    coeffs = {k: sp.Integer(0) for k in ("beta", "eta", "alpha", "alpha_implicit")}
+    extra = {}
     for monomial, c in poly.as_dict().items():
-        if monomial not in slots:
+        term = sp.Mul(c, *[s**e for s, e in zip(poly.gens, monomial)])
+        steps, opx = monomial[:3], monomial[3:]
+        if sum(steps) > 1 or sum(opx) > 1 or sum(monomial) == 0:
             raise ValueError(f"scheme {scheme.name!r} does not give a two-step rule: "
-                             f"unexpected term {sp.Mul(c, *[s**e for s, e in zip(poly.gens, monomial)])}")
-        coeffs[slots[monomial]] = c
-    signs = {"beta": 1, "eta": -1, "alpha": -1, "alpha_implicit": -1}
-    coeffs = {k: _tidy(signs[k] * v) for k, v in coeffs.items()}
-    return coeffs, sp.Eq(D2x, update)
+                             f"unexpected term {term}")
+        vector = {(0, 0, 0): None, (1, 0, 0): "d", (0, 1, 0): "d", (0, 0, 1): "d_next"}[steps]
+        if not any(opx):
+            if steps != (1, 0, 0):
+                raise ValueError(f"scheme {scheme.name!r}: unexpected term {term} (a step "
+                                 "of the opponent without an operator)")
+            coeffs["beta"] = coeffs["beta"] + c
+            continue
+        key = list(syms.values())[opx.index(1)]
+        _, force, t = ops[key]
+        slot = {("vector_field", None): "eta", ("mixed", "d"): "alpha",
+                ("mixed", "d_next"): "alpha_implicit"}.get((key, vector))
+        if slot is not None and steps[0] == 0:
+            coeffs[slot] = coeffs[slot] - c
+            continue
+        label = t.label or f"{force.name}_{t.operator}"
+        label += {None: "", "d": "", "d_next": "_implicit"}[vector]
+        if steps[0] == 1 and t.vector != "own":
+            label += "_own"
+        if label in extra or label in COEFFICIENTS:
+            label = f"{force.name}_{label}"
+        extra[label] = DerivedTerm(label, force, t, vector, _tidy(-c))
+    coeffs = {k: _tidy(v) for k, v in coeffs.items()}
+    return coeffs, tuple(extra.values()), field_levels == {1}, sp.Eq(D2x, update)
 
 
 def _tidy(expr: sp.Expr) -> sp.Expr:
@@ -281,25 +378,26 @@ def derive(forces: Union[str, Iterable] = ("curl", "magnetic", "friction"),
 
     Parameters
     ----------
-    forces: names (``"curl,magnetic,friction"`` or a list) or mechanics forces
-        (``Curl() + Magnetic(q) + Friction(mu)``; their numbers are ignored, the
-        derivation is symbolic in ``q, mu``).
+    forces: registered names (``"curl,magnetic,friction,consensus"`` or a list) or
+        :class:`mechanics.Force` instances (``Curl() + Magnetic(q) + Friction(mu)``, or a
+        force of your own; their numbers are ignored, the derivation is symbolic).
     scheme: a :class:`Scheme` or a name in ``integrators.schemes.SCHEMES``.
     convention: the magnetic charge convention, ``"eq7"`` (q, the default) or
-        ``"slides"`` (2q); taken from a given :class:`Magnetic` when left out.
+        ``"slides"`` (2q); taken from a given force with a ``convention`` when left out.
     """
-    names, given = _force_names(forces)
-    if convention is None:
-        convention = given or "eq7"
-    if convention not in CHARGE_CONVENTIONS:
+    if convention is not None and convention not in CHARGE_CONVENTIONS:
         raise ValueError(f"unknown charge convention {convention!r}; "
                          f"valid: {', '.join(CHARGE_CONVENTIONS)}")
-    if given is not None and given != convention:
-        raise ValueError(f"the Magnetic force uses convention {given!r} but convention="
+    objs = _force_objects(forces, convention)
+    given = {getattr(f, "convention") for f in objs
+             if isinstance(getattr(f, "convention", None), str)}
+    if convention is None:
+        convention = given.pop() if len(given) == 1 else "eq7"
+    elif given - {convention}:
+        raise ValueError(f"the forces use convention {sorted(given)[0]!r} but convention="
                          f"{convention!r} was asked for")
     scheme = get_scheme(scheme)
-    charge = sp.Integer(int(CHARGE_CONVENTIONS[convention])) * q
-    coeffs, update = _solve_step(scheme, names, charge)
+    coeffs, extra, at_new_point, update = _solve_step(scheme, objs)
     # where the forces are evaluated, relative to z[k], in units of dz[k] (module doc)
     if scheme.position == "explicit":
         lookahead = sp.Integer(-1)           # the velocity update of step k-1: x[k-1]
@@ -307,9 +405,9 @@ def derive(forces: Union[str, Iterable] = ("curl", "magnetic", "friction"),
         lookahead = coeffs["beta"]
     else:
         lookahead = sp.nsimplify(scheme.extrapolation or 0)
-    implicit_gradient = "curl" in names and scheme.curl == "implicit"
+    implicit_gradient = at_new_point
     if implicit_gradient and scheme.position == "explicit":
-        lookahead, implicit_gradient = sp.Integer(0), False  # curl at x[k]: step k's point
-    return DerivedRule(scheme=scheme, forces=names, convention=convention,
+        lookahead, implicit_gradient = sp.Integer(0), False  # field at x[k]: step k's point
+    return DerivedRule(scheme=scheme, forces=tuple(f.name for f in objs), convention=convention,
                        lookahead=_tidy(lookahead), implicit_gradient=implicit_gradient,
-                       position_update=update, **coeffs)
+                       position_update=update, terms=extra, force_objects=objs, **coeffs)

@@ -1,8 +1,9 @@
 """Discrete iteration of a two-step rule on a game (LEAD eq. 12 / eq. 33, any UpdateRule).
 
-:func:`rule_step` is the functional core: one step of an :class:`UpdateRule` (see
-``integrators.rule`` for the formula) on joint positions ``z = [x, y]``, built from
-``Game.vector_field`` and ``Game.mixed`` only, differentiable in ``z`` and ``z_prev``
+:func:`rule_step` is one step of an :class:`UpdateRule` (see ``integrators.rule`` for
+the formula) on joint positions ``z = [x, y]``: the forces' operators at the game
+(:class:`~mechanics.derivatives.GameDerivatives`) fed to the same core as the torch
+optimizers (:func:`integrators.updates.lead_update`), differentiable in ``z`` and ``z_prev``
 (``integrators.spectral`` takes its Jacobian by autograd). :func:`iterate` runs it and
 returns a :class:`~integrators.Trajectory` at times ``t = k delta``, so one game can be
 run in continuous and in discrete time and compared.
@@ -13,11 +14,13 @@ from typing import Optional
 
 import torch
 
+from mechanics.derivatives import GameDerivatives
 from mechanics.game import Game
 
 from .rule import UpdateRule
 from .simulate import _first_crossing, _freeze_after_divergence
 from .trajectory import Trajectory
+from .updates import lead_update
 
 
 def _split(game: Game, z: torch.Tensor):
@@ -36,36 +39,101 @@ def coupling_blocks(game: Game, x: torch.Tensor, y: torch.Tensor):
     return mx[n:].movedim(0, -1), my[:n].movedim(0, -1)
 
 
-def rule_step(rule: UpdateRule, game: Game, z: torch.Tensor, z_prev: torch.Tensor) -> torch.Tensor:
+def _terms(rule: UpdateRule, oracle, d, which):
+    """``[(c, (T_x, T_y))]`` of the rule's force terms whose vector is in ``which``, at
+    the oracle's point (``d``: the joint step they act on, a pair)."""
+    return [(t.coefficient, t.force.apply(t.term, oracle, None if t.vector is None else d))
+            for t in rule.terms if t.vector in which]
+
+
+def _update(rule: UpdateRule, game: Game, z, d, p, d_next=None):
+    """The rule's new position from ``z``, ``d = dz[k]`` with derivatives at ``p``
+    (:func:`integrators.updates.lead_update`, the one core); ``d_next``: the new step
+    for the implicit terms (None: leave them out)."""
+    (x, y), (dx, dy), (px, py) = _split(game, z), _split(game, d), _split(game, p)
+    oracle = GameDerivatives(game, px, py)
+    mixed = oracle.mixed(dx, dy) if rule.alpha != 0.0 else (None, None)
+    terms = _terms(rule, oracle, (dx, dy), (None, "d"))
+    if d_next is not None:
+        nx, ny = _split(game, d_next)
+        if rule.alpha_implicit != 0.0:
+            terms.append((rule.alpha_implicit, oracle.mixed(nx, ny)))
+        terms += _terms(rule, oracle, (nx, ny), ("d_next",))
+    new = lead_update([x, y], oracle.vector_field(), [dx, dy], list(mixed), lr=rule.eta,
+                      beta=rule.beta, alpha=rule.alpha,
+                      terms=[(c, list(t)) for c, t in terms])
+    return torch.cat(new, dim=-1)
+
+
+def _coupling(rule: UpdateRule, game: Game, p: torch.Tensor) -> torch.Tensor:
+    """The matrix ``K`` of the implicit terms, ``K s = alpha_implicit C(p) s + sum_t c_t
+    O_t(p) s`` (``(..., N, N)``), from ``N = n + m`` products batched in one call."""
+    N = game.n + game.m
+    batch = p.shape[:-1]
+    eye = torch.eye(N, dtype=p.dtype, device=p.device).reshape(N, *([1] * len(batch)), N)
+    eye = eye.expand(N, *batch, N)
+    px, py = _split(game, p.expand(N, *batch, N))
+    oracle = GameDerivatives(game, px, py)
+    ex, ey = _split(game, eye)
+    cols = [(rule.alpha_implicit, oracle.mixed(ex, ey))] if rule.alpha_implicit else []
+    cols += _terms(rule, oracle, (ex, ey), ("d_next",))
+    K = sum(c * torch.cat(t, dim=-1) for c, t in cols)
+    return K.movedim(0, -1)                    # column j = K e_j
+
+
+def _proximal(rule: UpdateRule, game: Game, z, d, *, tol: float, max_iter: int):
+    """The new point ``w`` of a proximal rule, ``w = z + r(w)`` with every derivative at
+    ``w`` (and ``dz[k+1] = w - z`` in implicit terms), by Newton's method with the dense
+    Jacobian of ``r`` (autograd, for the small games of analysis): exact in one
+    iteration on quadratic games, differentiable (the spectral map's Jacobian)."""
+    N = z.shape[-1]
+    batch = z.shape[:-1]
+    eye = torch.eye(N, dtype=z.dtype, device=z.device)
+    w = _update(rule, game, z, d, z, d_next=torch.zeros_like(z))      # explicit predictor
+    for _ in range(max_iter):
+        with torch.enable_grad():
+            wr = w.unsqueeze(0).expand(N, *batch, N)
+            if not wr.requires_grad:
+                wr = wr.detach().requires_grad_(True)
+            res = wr - _update(rule, game, z, d, wr, d_next=wr - z)
+            sel = eye.reshape(N, *([1] * len(batch)), N)
+            rows, = torch.autograd.grad((res * sel).sum(), wr, create_graph=True)
+        F = res[0]
+        Jf = rows.movedim(0, -2)                  # (..., N, N): row k = grad of F_k
+        step = torch.linalg.solve(Jf, F.unsqueeze(-1)).squeeze(-1)
+        w = w - step
+        if float(torch.linalg.vector_norm(step.detach())) <= tol * max(
+                float(torch.linalg.vector_norm((w - z).detach())), torch.finfo(z.dtype).tiny):
+            return w
+    raise ValueError(f"rule {rule.name!r}: the proximal step did not converge in "
+                     f"{max_iter} Newton iterations")
+
+
+def rule_step(rule: UpdateRule, game: Game, z: torch.Tensor, z_prev: torch.Tensor, *,
+              tol: float = 1e-12, max_iter: int = 50) -> torch.Tensor:
     """``z[k+1]`` from ``z[k]`` and ``z[k-1]`` (joint positions ``[x, y]``, batched).
 
-    ``r = beta d - eta v(p) - alpha C(p) d`` with ``d = z - z_prev``,
-    ``p = z + lookahead d``, ``v`` the game's vector field and ``C`` its mixed blocks
-    (``C d = (grad_xy L_x d_y, grad_yx L_y d_x)``, one ``Game.mixed`` call). When
-    ``rule.alpha_implicit = a`` is non-zero the new step ``s`` solves
-    ``[[I, a B_xy], [a B_yx, I]] s = r`` (implicit magnetic force); otherwise ``s = r``.
+    ``r = beta d - eta v(p) - alpha C(p) d - sum_t c_t O_t(p)[d]`` with ``d = z - z_prev``,
+    ``p = z + lookahead d``, ``v`` the game's vector field, ``C`` its mixed blocks
+    (``C d = (grad_xy L_x d_y, grad_yx L_y d_x)``) and ``O_t`` the operators of the
+    rule's further force terms (:class:`~integrators.rule.RuleTerm`), through
+    :func:`integrators.updates.lead_update`. Implicit terms (``alpha_implicit`` and
+    terms on ``dz[k+1]``) make the new step ``s`` solve ``(I + K(p)) s = r`` (dense,
+    :func:`_coupling`); a ``proximal`` rule takes every derivative at the new point
+    (Newton, :func:`_proximal`, to relative step ``tol``); otherwise ``s = r``.
     """
     if not isinstance(rule, UpdateRule):
         raise TypeError(f"rule must be an UpdateRule, got {type(rule).__name__}")
     d = z - z_prev
+    if rule.proximal:
+        return _proximal(rule, game, z, d, tol=tol, max_iter=max_iter)
     p = z + rule.lookahead * d if rule.lookahead != 0.0 else z
-    px, py = _split(game, p)
-    dx, dy = _split(game, d)
-    gx, gy = game.vector_field(px, py)
-    rx, ry = rule.beta * dx - rule.eta * gx, rule.beta * dy - rule.eta * gy
-    if rule.alpha != 0.0:
-        mx, my = game.mixed(px, py, dx, dy)
-        rx, ry = rx - rule.alpha * mx, ry - rule.alpha * my
-    r = torch.cat([rx, ry], dim=-1)
-    if not rule.is_explicit:
-        a = rule.alpha_implicit
-        bxy, byx = coupling_blocks(game, px, py)
-        top = torch.cat([torch.eye(game.n, dtype=z.dtype, device=z.device).expand_as(
-            bxy[..., :, :game.n]), a * bxy], dim=-1)
-        bottom = torch.cat([a * byx, torch.eye(game.m, dtype=z.dtype, device=z.device).expand_as(
-            byx[..., :, :game.m])], dim=-1)
-        r = torch.linalg.solve(torch.cat([top, bottom], dim=-2), r.unsqueeze(-1)).squeeze(-1)
-    return z + r
+    new = _update(rule, game, z, d, p)
+    if rule.is_linear_explicit:
+        return new
+    K = _coupling(rule, game, p)
+    I = torch.eye(z.shape[-1], dtype=z.dtype, device=z.device)
+    return z + torch.linalg.solve(I + K, (new - z).unsqueeze(-1)).squeeze(-1)
 
 
 def iterate(rule: UpdateRule, game: Game, x0, y0, steps: int, *, delta: Optional[float] = None,

@@ -16,6 +16,9 @@ heavy ball); ``lookahead > 0`` at an extrapolated point (Nesterov-like);
 ``lookahead = -1`` at the previous iterate (fully explicit Euler, see
 ``integrators.schemes``).
 
+Further forces add ``terms`` (``- c O(p) [dz]``, e.g. consensus ``- eta gamma J^T v(p)``),
+and ``proximal`` takes every derivative at the new point ``z[k+1]`` (implicit curl).
+
 ``alpha_implicit`` is zero for every explicit two-step rule (LEAD and its relatives).
 It is non-zero only when the magnetic force is taken implicitly: the new steps of
 both players are then coupled, and one step solves the linear system
@@ -29,13 +32,42 @@ form must check :attr:`UpdateRule.is_explicit`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Optional, Tuple
 
 from mechanics._validate import finite_real
+
+#: what a term's operator is applied to: nothing (a field), dz[k], or dz[k+1] (implicit).
+TERM_VECTORS = (None, "d", "d_next")
+
+
+@dataclass(frozen=True)
+class RuleTerm:
+    """A term ``- coefficient * operator(p) [d]`` of a rule, from a force's
+    :class:`mechanics.forces.Term` (``force.apply(term, oracle, d)`` evaluates it);
+    ``vector`` is None (a field), ``"d"`` (``dz[k]``) or ``"d_next"`` (``dz[k+1]``)."""
+
+    label: str
+    coefficient: float
+    force: Any
+    term: Any
+    vector: Optional[str] = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "coefficient",
+                           finite_real(self.coefficient, f"rule coefficient {self.label}"))
+        if self.vector not in TERM_VECTORS:
+            raise ValueError(f"rule term {self.label}: vector must be one of {TERM_VECTORS}, "
+                             f"got {self.vector!r}")
 
 
 @dataclass(frozen=True)
 class UpdateRule:
-    """Numeric coefficients of a two-step rule (see the module docstring)."""
+    """Numeric coefficients of a two-step rule (see the module docstring).
+
+    ``terms`` are the further forces' terms (:class:`RuleTerm`; e.g. consensus
+    ``- eta gamma J^T v(p)``); ``proximal`` is True when the derivatives are taken at the
+    new point ``p = z[k+1]`` (implicit curl: each step is a nonlinear solve).
+    """
 
     beta: float
     eta: float
@@ -43,6 +75,8 @@ class UpdateRule:
     lookahead: float = 0.0
     name: str = "rule"
     alpha_implicit: float = 0.0
+    terms: Tuple[RuleTerm, ...] = ()
+    proximal: bool = False
 
     def __post_init__(self):
         for k in ("beta", "eta", "alpha", "lookahead", "alpha_implicit"):
@@ -50,8 +84,29 @@ class UpdateRule:
             object.__setattr__(self, k, v)
         if self.eta <= 0:
             raise ValueError(f"rule coefficient eta must be > 0, got {self.eta}")
+        object.__setattr__(self, "terms", tuple(self.terms))
+        for t in self.terms:
+            if not isinstance(t, RuleTerm):
+                raise TypeError(f"rule terms must be RuleTerm, got {type(t).__name__}")
+        if not isinstance(self.proximal, bool):
+            raise TypeError(f"proximal must be True or False, got {self.proximal!r}")
+        if self.proximal and self.lookahead != 0.0:
+            raise ValueError("a proximal rule evaluates at the new point: lookahead must be 0")
 
     @property
     def is_explicit(self) -> bool:
-        """True when one step needs no linear solve (``alpha_implicit == 0``)."""
-        return self.alpha_implicit == 0.0
+        """True when one step needs no solve: no implicit coupling (``alpha_implicit``,
+        terms on ``dz[k+1]``) and derivatives at a known point (not ``proximal``)."""
+        return self.is_linear_explicit and not self.proximal
+
+    @property
+    def is_linear_explicit(self) -> bool:
+        """True when the new step is not coupled through a linear solve."""
+        return self.alpha_implicit == 0.0 and not any(t.vector == "d_next" for t in self.terms)
+
+    def coefficients(self) -> dict:
+        """Every coefficient by name (``terms`` by their labels)."""
+        out = {k: getattr(self, k) for k in ("beta", "eta", "alpha", "alpha_implicit",
+                                              "lookahead")}
+        out.update({t.label: t.coefficient for t in self.terms})
+        return out

@@ -112,7 +112,7 @@ NESTEROV = Scheme(
     "extrapolated point x[k] + beta (x[k] - x[k-1])")
 IMPLICIT_CURL = Scheme(
     "implicit-curl", curl=IMPLICIT, description="gradient at x[k+1] (proximal point with "
-    "momentum); derivable, not runnable by the explicit iteration")
+    "momentum): a nonlinear solve per step")
 
 #: the named family; users can build their own :class:`Scheme`.
 SCHEMES: Dict[str, Scheme] = {s.name: s for s in (

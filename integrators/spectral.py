@@ -7,8 +7,9 @@ eq. 50): ``s = (z[k], z[k-1])``.
 
 :data:`METHODS` maps names to :class:`Method` values (hyperparameter names, default values
 and tuning bounds, state size and the step map). The step maps are the implemented
-updates: LEAD and heavy ball run :func:`integrators.discrete.rule_step`, the others are
-written with ``Game.vector_field``. :func:`step_jacobian` differentiates the step map by
+updates: LEAD and heavy ball run :func:`integrators.discrete.rule_step`, the others the
+cores of their torch optimizers (:mod:`integrators.updates`) on ``Game.vector_field``:
+one copy of each rule. :func:`step_jacobian` differentiates the step map by
 autograd (one reverse pass: the state is batched into ``D`` copies and the ``b``-th
 output coordinate of copy ``b`` is differentiated, games being batch-per-sample).
 
@@ -33,6 +34,7 @@ Registered methods (``z = (x, y)``, ``v`` the game's vector field, eq. 14):
 """
 from __future__ import annotations
 
+import cmath
 import math
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
@@ -45,6 +47,7 @@ from mechanics.game import Game
 
 from .discrete import rule_step
 from .rule import UpdateRule
+from .updates import complex_momentum_update, extrapolate, optimistic_update
 
 StepFn = Callable[[Game, torch.Tensor, Mapping[str, float]], torch.Tensor]
 
@@ -117,19 +120,23 @@ def _halves(s: torch.Tensor, k: int):
 
 
 def gda_step(game, s, hp):
-    """Eq. 19's map ``F(z) = z - lr v(z)``."""
-    return s - hp["lr"] * _v(game, s)
+    """Eq. 19's map ``F(z) = z - lr v(z)`` (the core of :func:`integrators.updates.extrapolate`)."""
+    return extrapolate([s], [_v(game, s)], lr=hp["lr"])[0]
 
 
 def eg_step(game, s, hp):
-    """Extragradient: ``z - lr v(z - lr v(z))``."""
-    return s - hp["lr"] * _v(game, s - hp["lr"] * _v(game, s))
+    """Extragradient: ``z - lr v(z - lr v(z))``, the two
+    :func:`integrators.updates.extrapolate` steps of :class:`optimizers.ExtraGradient`."""
+    half = extrapolate([s], [_v(game, s)], lr=hp["lr"])[0]
+    return extrapolate([s], [_v(game, half)], lr=hp["lr"])[0]
 
 
 def ogda_step(game, s, hp):
-    """Optimistic GDA (FR App. D.1, eq. OGDA) on ``(z[k], z[k-1])``."""
+    """Optimistic GDA (FR App. D.1, eq. OGDA) on ``(z[k], z[k-1])``: the core of
+    :class:`optimizers.OGDA`, :func:`integrators.updates.optimistic_update`."""
     z, zp = _halves(s, 2)
-    return torch.cat([z - 2 * hp["lr"] * _v(game, z) + hp["lr"] * _v(game, zp), z], dim=-1)
+    new = optimistic_update([z], [_v(game, z)], [_v(game, zp)], lr=hp["lr"])[0]
+    return torch.cat([new, z], dim=-1)
 
 
 def _rule_map(rule_of: Callable[[Mapping[str, float]], UpdateRule]) -> StepFn:
@@ -154,13 +161,14 @@ momentum_step.__doc__ = "Heavy ball (lecture notes eq. 17) on ``(z[k], z[k-1])``
 
 
 def complex_momentum_step(game, s, hp):
-    """Complex momentum (Lorraine & Duvenaud) on ``(z, Re b, Im b)``, simultaneous form."""
+    """Complex momentum (Lorraine & Duvenaud) on ``(z, Re b, Im b)``, simultaneous form:
+    the core of :class:`optimizers.ComplexMomentum`,
+    :func:`integrators.updates.complex_momentum_update`."""
     z, br, bi = _halves(s, 3)
-    cr = hp["beta_abs"] * math.cos(hp["beta_arg"])
-    ci = hp["beta_abs"] * math.sin(hp["beta_arg"])
-    nr = cr * br - ci * bi - _v(game, z)
-    ni = cr * bi + ci * br
-    return torch.cat([z + hp["lr"] * nr, nr, ni], dim=-1)
+    beta = cmath.rect(hp["beta_abs"], hp["beta_arg"])
+    (new,), (nr,), (ni,) = complex_momentum_update([z], [_v(game, z)], [br], [bi],
+                                                    lr=[hp["lr"]], beta=[beta])
+    return torch.cat([new, nr, ni], dim=-1)
 
 
 def _buffers_zero(z):

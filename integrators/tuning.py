@@ -55,7 +55,7 @@ def _check_bounds(method, bounds, free) -> Dict[str, Tuple[float, float]]:
 def tune(method, game: Game, *, bounds: Optional[Mapping[str, Tuple[float, float]]] = None,
          fixed: Optional[Mapping[str, float]] = None, strategy: str = "differential_evolution",
          seed: int = 0, maxiter: int = 200, popsize: int = 15, starts: int = 16,
-         point=None) -> TuningResult:
+         point=None, polish_maxiter: int = 4000) -> TuningResult:
     """Minimise the spectral radius of ``method`` on ``game`` over its hyperparameters.
 
     Parameters
@@ -68,6 +68,7 @@ def tune(method, game: Game, *, bounds: Optional[Mapping[str, Tuple[float, float
     seed: makes the search reproducible.
     maxiter, popsize: differential evolution's budget; ``starts``: Nelder-Mead starts.
     point: where the Jacobian is taken (default: the game's equilibrium).
+    polish_maxiter: iterations of each Nelder-Mead run (a smaller budget for surveys).
     """
     method = get_method(method)
     if strategy not in STRATEGIES:
@@ -89,7 +90,10 @@ def tune(method, game: Game, *, bounds: Optional[Mapping[str, Tuple[float, float
         nonlocal nfev
         nfev += 1
         hp = {**fixed, **{p: float(v) for p, v in zip(free, np.clip(u, lo, hi))}}
-        J = step_jacobian(method, game, point, **hp).numpy()
+        try:
+            J = step_jacobian(method, game, point, **hp).numpy()
+        except (ValueError, RuntimeError):    # an inner solve failed: no rate there
+            return _PENALTY
         if not np.isfinite(J).all():
             return _PENALTY
         return spectral_radius(np.linalg.eigvals(J))
@@ -106,7 +110,8 @@ def tune(method, game: Game, *, bounds: Optional[Mapping[str, Tuple[float, float
     for u0 in candidates:
         res = scipy.optimize.minimize(radius, u0, method="Nelder-Mead",
                                       bounds=list(zip(lo, hi)),
-                                      options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 4000})
+                                      options={"xatol": 1e-10, "fatol": 1e-12,
+                                               "maxiter": int(polish_maxiter)})
         u, r = (res.x, res.fun) if res.fun <= radius(u0) else (u0, radius(u0))
         if r < best_r:
             best_u, best_r = np.clip(u, lo, hi), float(r)

@@ -3,7 +3,8 @@
 - :mod:`mechanics.game`: :class:`Game` (general-sum) and :class:`ZeroSumGame`.
 - :mod:`mechanics.catalogue`: the games of the papers, each with its equilibrium.
 - :mod:`mechanics.forces`: :class:`Curl` (eq. 6), :class:`Magnetic` (eq. 7),
-  :class:`Friction` (eq. 8), composable with ``+``.
+  :class:`Friction` (eq. 8), :class:`Consensus`, composable with ``+``; each declares
+  its discrete terms (docs/DERIVATION.md), so user forces derive and run too.
 - :mod:`mechanics.dynamics`: :class:`Particle` (eq. 10) and :class:`GradientFlow`.
 - :mod:`mechanics.energy`: energies, incl. :class:`LeadEnergy` (Thm. 1, eq. 37).
 - :mod:`mechanics.lyapunov`: energies along trajectories, :func:`verify_energy`,
@@ -19,8 +20,8 @@ check_top_level_names()
 from .catalogue import (GAMES, bilinear, coop_adversarial, dirac_gan, fr_g1, fr_g2, fr_g3,
                         fr_momentum_quadratic, gamma_quadratic, make_game, quadratic)
 from .dynamics import Dynamics, GradientFlow, Particle
-from .forces import (CHARGE_CONVENTIONS, Curl, Force, ForceSum, Friction, Magnetic, PhaseState,
-                     forces_from_names)
+from .forces import (CHARGE_CONVENTIONS, Consensus, Curl, Force, ForceSum, Friction, Magnetic,
+                     PhaseState, Term, forces_from_names, register_force, symbol)
 from .energy import (ENERGY_NAMES, Energy, FunctionEnergy, HamiltonianEnergy, KineticEnergy,
                      LeadEnergy, energy_from_name, quadratic_parameters)
 from .game import Game, ZeroSumGame
@@ -32,7 +33,8 @@ from .lyapunov import (CertifiedRate, EnergyReport, EnergyTrace, Thm1Certificate
 __all__ = [
     "Game", "ZeroSumGame", "GAMES", "make_game", "bilinear", "quadratic", "coop_adversarial",
     "gamma_quadratic", "fr_g1", "fr_g2", "fr_g3", "fr_momentum_quadratic", "dirac_gan",
-    "Force", "ForceSum", "Curl", "Magnetic", "Friction", "PhaseState", "forces_from_names",
+    "Force", "ForceSum", "Curl", "Magnetic", "Friction", "Consensus", "Term", "register_force", "symbol",
+    "PhaseState", "forces_from_names",
     "CHARGE_CONVENTIONS", "Dynamics", "Particle", "GradientFlow",
     "Energy", "LeadEnergy", "KineticEnergy", "HamiltonianEnergy", "FunctionEnergy",
     "ENERGY_NAMES", "energy_from_name", "quadratic_parameters", "EnergyTrace", "EnergyReport",

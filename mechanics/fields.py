@@ -129,7 +129,7 @@ class FastField:
             scale = ref.abs().amax() if ref.numel() else torch.zeros((), dtype=ref.dtype)
             ok = fast.shape == ref.shape and bool(torch.allclose(
                 fast, ref, rtol=GUARD_RTOL, atol=GUARD_RTOL * float(scale), equal_nan=True))
-        except Exception:  # a loss torch.func cannot trace: the reference still works
+        except Exception:  # a fast form that fails on this state: the reference still works
             ok = False
         if not ok:
             self.kind, self._linear = "autograd", None
@@ -167,7 +167,7 @@ class FastField:
 
     def numpy_jacobian(self) -> Callable[[float, np.ndarray], np.ndarray]:
         """The exact Jacobian ``dF/dz`` for scipy's stiff methods: the constant matrix of
-        the linear form, else autograd (``torch.func.jacrev``) at each call."""
+        the linear form, else autograd (``torch.autograd.functional.jacobian``) per call."""
         if self._linear is not None:
             return lambda t, z: self._linear[0]
         field = self

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import cmath
 import math
-from typing import List, Sequence, Tuple
-
 import torch
 
 from .base import GameOptimizer, Hyper, positive
 from .cgd import per_param
+from .functional import complex_momentum_update
 
 
 def complex_coefficient(name: str, v) -> complex:
@@ -32,23 +31,6 @@ def complex_coefficient(name: str, v) -> complex:
     if abs(v) >= 1.0:
         raise ValueError(f"Invalid {name}: |beta| must be < 1, got |{v}| = {abs(v):.6g}")
     return v
-
-
-def complex_momentum_update(params: Sequence[torch.Tensor], grads: Sequence[torch.Tensor],
-                            mu_re: Sequence[torch.Tensor], mu_im: Sequence[torch.Tensor], *,
-                            lr: Sequence[float], beta: Sequence[complex]
-                            ) -> Tuple[List[torch.Tensor], List[torch.Tensor], List[torch.Tensor]]:
-    """Pure update on lists (one ``lr``/``beta`` per tensor): returns
-    ``(new params, new mu_re, new mu_im)``. Differentiable (``torch.func.jacrev`` through it
-    gives the spectral Jacobian of the real step)."""
-    out_p, out_re, out_im = [], [], []
-    for p, g, re, im, a, b in zip(params, grads, mu_re, mu_im, lr, beta):
-        nre = b.real * re - b.imag * im - g
-        nim = b.real * im + b.imag * re
-        out_p.append(p + a * nre)
-        out_re.append(nre)
-        out_im.append(nim)
-    return out_p, out_re, out_im
 
 
 def beta_polar(magnitude: float, phase: float) -> complex:

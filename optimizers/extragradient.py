@@ -12,7 +12,7 @@ import torch
 
 from .autodiff import PLAYERS
 from .base import AdamGameOptimizer, GameOptimizer, Hyper, positive
-from .functional import axpy, scale_by_adam
+from .functional import axpy, extrapolate, scale_by_adam
 
 
 class ExtraGradient(GameOptimizer):
@@ -30,12 +30,12 @@ class ExtraGradient(GameOptimizer):
     def _step(self, closure):
         ev = self.evaluation(closure)
         ps = {i: self.player_params(i) for i in PLAYERS}
-        half = {i: self.map_groups(i, lambda grp, P, G: axpy(P, -grp["lr_extrapolation"], G),
+        half = {i: self.map_groups(i, lambda grp, P, G: extrapolate(P, G, lr=grp["lr_extrapolation"]),
                                    ps[i], ev.grad(i)) for i in PLAYERS}
         with self.params_at(half):
             ev2 = self.evaluation(closure)
             g2 = {i: ev2.grad(i) for i in PLAYERS}
-        new = {i: self.map_groups(i, lambda grp, P, G: axpy(P, -grp["lr"], G), ps[i], g2[i])
+        new = {i: self.map_groups(i, lambda grp, P, G: extrapolate(P, G, lr=grp["lr"]), ps[i], g2[i])
                for i in PLAYERS}
         self._commit(ps["x"] + ps["y"], new["x"] + new["y"], final=True)
         return ev.losses_detached()

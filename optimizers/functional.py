@@ -17,6 +17,11 @@ from typing import List, Optional, Sequence, Tuple
 import torch
 from torch.optim.adam import adam as _torch_adam
 
+# The update rules' cores live one layer down (integrators.updates), so that the discrete
+# iteration and the spectral step maps run the very same functions as these optimizers.
+from integrators.updates import (complex_momentum_update, extrapolate,  # noqa: F401
+                                 lead_update, optimistic_update)
+
 Tensors = Sequence[torch.Tensor]
 
 
@@ -82,27 +87,6 @@ def axpy(x: Tensors, a: float, y: Tensors, *, donate: bool = False) -> List[torc
     be written into its buffers (same values; no new memory)."""
     out = _scaled(list(y), a, donate)
     torch._foreach_add_(out, list(x))          # a * y + x == x + a * y, bit for bit
-    return out
-
-
-def lead_update(params: Tensors, grads: Tensors, d: Optional[Tensors] = None,
-                mixed: Optional[Tensors] = None, *, lr: float, beta: float = 0.0,
-                alpha: float = 0.0) -> List[torch.Tensor]:
-    """LEAD eq. 12 (Algorithm 1) for one player:
-
-    ``theta + beta * d - lr * g - alpha * M`` with ``d = theta_k - theta_{k-1}`` and
-    ``M = grad_ij L_i . d_j`` the coupling (mixed) term. ``alpha = 0`` is Polyak
-    momentum GDA; ``beta = alpha = 0`` is GDA. ``d`` / ``mixed`` may be ``None`` when
-    their coefficient is 0.
-    """
-    out = []
-    for k, (p, g) in enumerate(zip(params, grads)):
-        u = p - lr * g
-        if beta != 0.0:
-            u = u + beta * d[k]
-        if alpha != 0.0:
-            u = u - alpha * mixed[k]
-        out.append(u)
     return out
 
 
@@ -209,10 +193,3 @@ def adam_(params: Tensors, grads: Tensors, m: Tensors, v: Tensors, t: int, *, lr
     torch._foreach_copy_(v, v1)
     torch._foreach_mul_(u, -lr)                 # u is ours: -lr u, then theta + (-lr u)
     torch._foreach_add_(params, u)
-
-
-def optimistic_update(params: Tensors, u: Tensors, u_prev: Tensors, *, lr: float
-                      ) -> List[torch.Tensor]:
-    """``theta - 2 lr u_t + lr u_{t-1}``: OGDA (u = gradient, FR App. D.1) and
-    Optimistic Adam (u = Adam direction; Daskalakis et al. 2018, Alg. 1)."""
-    return [p - 2.0 * lr * a + lr * b for p, a, b in zip(params, u, u_prev)]

@@ -93,6 +93,14 @@ CLI_CASES = {
         (["derive", "--mu", "0.5"], "need --delta"),
         (["derive", "--q", "abc"], "--q must be a number"),
         (["derive", "--charge-convention", "x"], "invalid choice"),
+        (["derive", "--gamma", "-1"], "--gamma must be >= 0"),
+    ],
+    "family": [
+        (["family", "--game", "nope"], "invalid choice"),
+        (["family", "--forces", "curl,gravity"], "unknown force 'gravity'"),
+        (["family", "--starts", "0"], "--starts must be >= 1"),
+        (["family", "--game", "bilinear", "--h", "1"], "takes no --h"),
+        (["family", "--plot", "s.qqq"], "cannot write plot"),
     ],
     "spectrum": [
         (["spectrum", "--method", "nope"], "invalid choice"),
@@ -120,7 +128,7 @@ CLI_CASES = {
         (TRAIN + ["--out", "afile"], "not a directory"),
         (TRAIN + ["--resume", "--out", "o"], "nothing to resume"),
         (TRAIN + ["--device", "tpu", "--out", "o"], "device must be"),
-        (TRAIN + ["--beta1", "1.5", "--out", "o"], "betas must be"),
+        (TRAIN + ["--beta1", "1.5", "--out", "o"], "betas[0] must be in [0, 1)"),
         (TRAIN + ["--alpha", INF, "--out", "o"], "finite"),
         (TRAIN + ["--model", "dcgan", "--out", "o"], "32 x 32"),
         (TRAIN + ["--optimizer", "derived", "--out", "o"], "delta"),

@@ -143,6 +143,11 @@ def test_derived_vs_handwritten_quick(tmp_path):
     rule = payload["rule"]
     assert rule["beta"] == pytest.approx(0.99) and rule["eta"] == pytest.approx(1e-4)
     assert rule["alpha"] == pytest.approx(0.03)
+    members = {(r["problem"], r["member"]): r for r in payload["member_rows"]}
+    assert len(members) == 2 * 5 and (tmp_path / "derived_vs_handwritten_members.md").exists()
+    for r in members.values():      # equal members give equal iterates; implicit ones iterate
+        assert r["max_abs_iterate_difference"] <= 1e-5 or not r["same_iterates"]
+        assert (r["inner_per_step"] >= 1) == r["implicit"]
 
 
 def test_iterations_to_converge_quick(tmp_path):

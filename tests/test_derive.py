@@ -78,8 +78,8 @@ def test_values_and_update_rule():
     with pytest.raises(ValueError, match="delta"):
         r.values(delta=-1, mu=0.5, q=1)
     assert not derive("curl,magnetic", "implicit-magnetic").to_update_rule(0.1, q=1).is_explicit
-    with pytest.raises(ValueError, match="proximal"):
-        derive("curl", "implicit-curl").to_update_rule(0.1)
+    prox = derive("curl", "implicit-curl").to_update_rule(0.1)
+    assert prox.proximal and not prox.is_explicit
     with pytest.raises(ValueError, match="eta = 0"):
         derive("friction").to_update_rule(0.1, mu=0.1)
 

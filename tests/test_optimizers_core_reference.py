@@ -287,8 +287,11 @@ def test_from_rule_lookahead_and_pairs():
 
 def test_from_rule_rejects_what_it_cannot_run():
     px, py = Quad().params()
-    with pytest.raises(ValueError, match="alpha_implicit"):
-        O.from_rule(UpdateRule(beta=0.0, eta=0.1, alpha_implicit=0.7), px, py)
+    implicit = UpdateRule(beta=0.0, eta=0.1, alpha_implicit=0.7)     # runs (test_family.py)
+    with pytest.raises(ValueError, match="alternating"):
+        O.from_rule(implicit, px, py, alternating=True)
+    with pytest.raises(ValueError, match="explicit"):
+        O.from_rule((implicit, implicit), px, py)
     with pytest.raises(TypeError, match="UpdateRule"):
         O.from_rule({"beta": 0.9}, px, py)
     with pytest.raises(ValueError, match="lookahead"):

@@ -13,7 +13,7 @@ import sys
 from .common import CLIError, WriteError
 
 #: subcommand modules, in the order ``gamemech --help`` lists them.
-COMMANDS = ("demo", "simulate", "energy", "derive", "spectrum", "train", "claims")
+COMMANDS = ("demo", "simulate", "energy", "derive", "family", "spectrum", "train", "claims")
 
 
 class _Parser(argparse.ArgumentParser):

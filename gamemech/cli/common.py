@@ -161,8 +161,8 @@ def game_from_args(args):
 def add_force_arguments(p: argparse.ArgumentParser, q_auto: bool = False) -> None:
     g = p.add_argument_group("forces")
     g.add_argument("--forces", default="curl,magnetic,friction",
-                   help="comma-separated subset of curl,magnetic,friction "
-                        "(default curl,magnetic,friction)")
+                   help="comma-separated subset of curl,magnetic,friction,consensus "
+                        "(or any registered force; default curl,magnetic,friction)")
     g.add_argument("--mu", type=finite_float("--mu", minimum=0.0), default=0.5,
                    help="friction coefficient mu >= 0 (default 0.5)")
     g.add_argument("--q", default="auto" if q_auto else "1.0",
@@ -170,6 +170,9 @@ def add_force_arguments(p: argparse.ArgumentParser, q_auto: bool = False) -> Non
                         f"(default {'auto' if q_auto else '1'})")
     g.add_argument("--mass", type=finite_float("--mass", minimum=0.0, strict=True), default=1.0,
                    help="particle mass m > 0 (default 1, as in the papers)")
+    g.add_argument("--consensus-gamma", type=finite_float("--consensus-gamma", minimum=0.0),
+                   default=0.1, help="consensus force weight gamma >= 0 (default 0.1; "
+                   "--gamma is the game's here)")
     g.add_argument("--charge-convention", choices=["eq7", "slides"], default="eq7",
                    help="magnetic force q grad_xy f (eq. 7, default) or 2q (slides)")
 
@@ -188,7 +191,8 @@ def resolve_q(args) -> float:
 def forces_from_args(args):
     try:
         return forces_from_names(args.forces.split(","), mu=args.mu, q=resolve_q(args),
-                                 convention=args.charge_convention)
+                                 convention=args.charge_convention,
+                                 gamma=getattr(args, "consensus_gamma", None))
     except (ValueError, argparse.ArgumentTypeError) as err:
         raise CLIError(str(err)) from None
 

@@ -72,8 +72,12 @@ def config_from_args(args):
     from gans.train import TrainConfig
     lr_g, lr_d = _pair(args, "lr", "lr_g", "lr_d")
     alpha_g, alpha_d = _pair(args, "alpha", "alpha_g", "alpha_d")
+    if args.precondition is not None and args.optimizer != "derived":
+        raise CLIError("--precondition applies to --optimizer derived only")
     if args.optimizer == "derived":
-        given = [f for f in ("lr", "lr_g", "lr_d", "alpha", "alpha_g", "alpha_d", "beta")
+        adam = args.precondition == "adam"
+        given = [f for f in (("alpha", "alpha_g", "alpha_d", "beta") if adam else
+                             ("lr", "lr_g", "lr_d", "alpha", "alpha_g", "alpha_d", "beta"))
                  if getattr(args, f) is not None]
         if given:
             raise CLIError(f"--optimizer derived takes its coefficients from the rule; "
@@ -91,6 +95,7 @@ def config_from_args(args):
         progress=not args.no_progress, fid_features=args.fid_features,
         inception_weights=args.inception_weights, classifier_cache=args.classifier_cache,
         forces=args.forces, scheme=args.scheme, delta=args.delta, mu=args.mu, q=_resolve_q(args),
+        gamma=args.gamma, precondition=args.precondition,
         nproc=args.nproc, on_nonfinite=args.on_nonfinite,
         rollback_lr_factor=args.rollback_lr_factor, max_rollbacks=args.max_rollbacks,
         init=args.init, data_radius=args.data_radius, data_std=args.data_std,
@@ -266,6 +271,11 @@ def register(sub) -> None:
     r.add_argument("--mu", type=finite_float("--mu", 0.0), default=None)
     r.add_argument("--q", type=_q, default=None,
                    help="magnetic charge, or auto for q = 2/mu + mu (Thm. 1)")
+    r.add_argument("--gamma", type=finite_float("--gamma", 0.0), default=None,
+                   help="consensus weight gamma (force consensus)")
+    r.add_argument("--precondition", choices=["adam"], default=None,
+                   help="adam: the rule's direction through Adam, LEAD Alg. 2 (with --lr, "
+                        "--beta1/--beta2)")
     f = p.add_argument_group("scale-out and faults")
     f.add_argument("--nproc", type=_positive_int("--nproc"), default=1,
                    help="data-parallel processes (torch.distributed; gloo on CPU, nccl on "

@@ -1,0 +1,419 @@
+"""The scheme family, runnable: every member of ``derive`` as a torch optimizer
+(``from_rule``), checked against independent references -- each scheme written in
+velocity form (numpy linear solves, v0 = 0), consensus optimization and proximal point
+written from their definitions, and the package's hand-written optimizers -- plus a force
+defined outside the package that is derived, simulated and run."""
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+
+import optimizers as O
+from integrators import simulate
+from integrators.derive import delta, derive, m
+from integrators.discrete import iterate
+from integrators.family import KNOWN_AS, family
+from integrators.schemes import SCHEMES
+from mechanics import (Consensus, Curl, Friction, Particle, PhaseState, ZeroSumGame,
+                       quadratic)
+from mechanics.forces import REGISTRY, Force, Term, register_force, symbol
+
+STEPS = 12
+
+
+# ------------------------------------------------------------------ references
+def quadratic_problem(seed=0, n=2, h=0.3):
+    rng = np.random.default_rng(seed)
+    A = rng.normal(size=(n, n))
+    return h, A, rng.normal(size=n), rng.normal(size=n)
+
+
+def velocity_form(scheme, forces, h, A, z0, steps, *, delta_, mass=1.0, mu=0.0, q=0.0,
+                  gamma=0.0, kappa=0.0):
+    """Eq. 10 with the scheme's levels on f = h/2 |x|^2 + x^T A y - h/2 |y|^2, in
+    velocity form from rest (v0 = 0): per step, solve for (z', v') in numpy
+
+        z' = z + delta v'                                   (implicit position)
+        m (v' - v) = delta F,  F = -G(point) - q B v_opp[g] - mu v[r]
+
+    with G z = K z (+ gamma K^T K z for consensus, + kappa z for an anchor) and the
+    point z (explicit curl), z + beta (z - z_prev) (nesterov) or z' (implicit curl)."""
+    n = A.shape[0]
+    N = 2 * n
+    I = np.eye(N)
+    K = np.block([[h * np.eye(n), A], [-A.T, h * np.eye(n)]])
+    B = np.block([[np.zeros((n, n)), A], [-A.T, np.zeros((n, n))]])
+    G = (K if "curl" in forces else 0 * K) + (gamma * K.T @ K if "consensus" in forces else 0) \
+        + (kappa * I if "anchor" in forces else 0)
+    qc = q if "magnetic" in forces else 0.0
+    fr = mu if "friction" in forces else 0.0
+    c, g, r = (scheme.level(t) for t in ("curl", "magnetic", "friction"))
+    beta = 1 - fr * delta_ / mass
+    la = beta if scheme.extrapolation == "momentum" else 0.0
+    z, v, z_prev = z0.copy(), np.zeros(N), z0.copy()
+    out = []
+    for _ in range(steps):
+        p = z + la * (z - z_prev)
+        # unknowns (z', v'): z' - delta v' = z ; m v' + delta (c G z' + g qc B v' + r fr v')
+        #                    = m v - delta ((1-c) G p + (1-g) qc B v + (1-r) fr v)
+        M = np.block([[I, -delta_ * I],
+                      [delta_ * c * G, mass * I + delta_ * (g * qc * B + r * fr * I)]])
+        rhs = np.concatenate([z, mass * v - delta_ * ((1 - c) * G @ p + (1 - g) * qc * B @ v
+                                                      + (1 - r) * fr * v)])
+        sol = np.linalg.solve(M, rhs)
+        z_prev, z, v = z, sol[:N], sol[N:]
+        out.append(z)
+    return np.array(out)
+
+
+def torch_quadratic(h, A):
+    At = torch.tensor(A)
+
+    def f(x, y):
+        return 0.5 * h * (x * x).sum() + x @ At @ y - 0.5 * h * (y * y).sum()
+    return f
+
+
+def run_optimizer(make, f, x0, y0, steps=STEPS):
+    x = torch.tensor(x0, requires_grad=True)
+    y = torch.tensor(y0, requires_grad=True)
+    opt = make([x], [y])
+    out = []
+    for _ in range(steps):
+        opt.step(lambda: (f(x, y), -f(x, y)))
+        out.append(torch.cat([x, y]).detach().numpy().copy())
+    return np.array(out), opt
+
+
+def nonlinear_game():
+    """A zero-sum game with non-constant Hessian blocks."""
+    A = torch.tensor([[1.0, 0.4], [-0.3, 0.8]], dtype=torch.float64)
+
+    def f(x, y):
+        return ((x @ A) * y).sum(-1) + 0.1 * (x ** 4).sum(-1) - 0.05 * (y ** 4).sum(-1) \
+            + 0.2 * x[..., 0] * y[..., 1] ** 2
+    return ZeroSumGame(f, 2, 2, name="nonlinear"), f
+
+
+PHYS = dict(mu=1.5, q=0.7, gamma=0.4)
+
+
+# ------------------------------------------------------------- every member runs
+@pytest.mark.parametrize("scheme", ["semi-implicit", "implicit-friction", "implicit-magnetic",
+                                    "nesterov", "implicit-curl"])
+@pytest.mark.parametrize("forces", [("curl", "magnetic", "friction"),
+                                    ("curl", "friction", "consensus")])
+def test_member_equals_velocity_form(scheme, forces):
+    h, A, x0, y0 = quadratic_problem(1)
+    d = 0.15
+    rule = derive(list(forces), scheme).to_update_rule(d, **PHYS)
+    ref = velocity_form(SCHEMES[scheme], forces, h, A, np.concatenate([x0, y0]), STEPS,
+                        delta_=d, **PHYS)
+    got, opt = run_optimizer(lambda px, py: O.from_rule(rule, px, py), torch_quadratic(h, A),
+                             x0, y0)
+    assert np.abs(got - ref).max() <= 1e-8 * max(1.0, np.abs(ref).max())
+    if not rule.is_explicit:      # the inner solve is reported
+        assert opt.last_solve is not None and opt.last_solve.iterations >= 1
+        assert opt.last_solve.residual <= 1e-10 and opt.inner_iterations >= STEPS
+
+
+@pytest.mark.parametrize("forces,scheme", [("curl,magnetic,friction", "semi-implicit"),
+                                           ("curl,friction,consensus", "semi-implicit"),
+                                           ("curl,magnetic,friction", "implicit-magnetic"),
+                                           ("curl,magnetic,friction,consensus", "nesterov"),
+                                           ("curl,magnetic,friction", "implicit-curl"),
+                                           ("curl,friction,consensus", "explicit")])
+def test_from_rule_pinned_to_iterate(forces, scheme):
+    """The torch optimizer and ``iterate`` (the analysis path) agree on a nonlinear game."""
+    game, f = nonlinear_game()
+    rule = derive(forces, scheme).to_update_rule(0.1, **PHYS)
+    x0, y0 = np.array([0.7, -0.4]), np.array([0.3, 0.9])
+    traj = iterate(rule, game, x0, y0, STEPS)
+    ref = torch.cat([traj.x, traj.y], -1).numpy()[1:]
+    got, _ = run_optimizer(lambda px, py: O.from_rule(rule, px, py), f, x0, y0)
+    assert np.abs(got - ref).max() <= 1e-9
+
+
+def test_implicit_options_and_nonconvergence():
+    h, A, x0, y0 = quadratic_problem(2, n=12)
+    f = torch_quadratic(h, A)
+    rule = derive("curl,magnetic,friction", "implicit-magnetic").to_update_rule(0.3, mu=1, q=2)
+    _, opt = run_optimizer(lambda px, py: O.from_rule(rule, px, py, tol=1e-3), f, x0, y0, 1)
+    loose = opt.last_solve
+    _, opt = run_optimizer(lambda px, py: O.from_rule(rule, px, py), f, x0, y0, 1)
+    assert loose.kind == "gmres" and loose.iterations < opt.last_solve.iterations
+    assert loose.residual <= 1e-3 and opt.last_solve.residual <= 1e-10
+    # a proximal step too large for the fixed point: a clear error, parameters unchanged
+    big = derive("curl,friction", "implicit-curl").to_update_rule(3.0, mu=1 / 3.0)
+    x, y = torch.tensor(x0, requires_grad=True), torch.tensor(y0, requires_grad=True)
+    opt = O.from_rule(big, [x], [y], max_iter=30)
+    with pytest.raises(ValueError, match="did not converge"):
+        opt.step(lambda: (f(x, y), -f(x, y)))
+    assert np.array_equal(x.detach().numpy(), x0) and opt.game_step == 0
+    with pytest.raises(ValueError, match="alternating"):
+        O.from_rule(big, [x], [y], alternating=True)
+
+
+# ------------------------------------------------------------- known members
+def test_known_as_table_names_members_of_the_family():
+    for (forces, scheme), (name, _) in KNOWN_AS.items():
+        assert scheme in SCHEMES and set(forces) <= set(REGISTRY), name
+    assert {n for n, _ in KNOWN_AS.values()} >= {
+        "heavy ball", "Nesterov", "LEAD", "consensus optimization", "proximal point", "CGD"}
+
+
+def _rule(forces, scheme, d, **kw):
+    return derive(forces, scheme).to_update_rule(d, **kw)
+
+
+def test_gda_and_heavy_ball():
+    game, f = nonlinear_game()
+    x0, y0 = np.array([0.5, -0.2]), np.array([0.1, 0.6])
+    d = 0.2
+    gda = _rule("curl,friction", "semi-implicit", d, mu=1 / d)          # mu = m / delta
+    assert gda.beta == 0 and gda.eta == pytest.approx(d * d)
+    got, _ = run_optimizer(lambda px, py: O.from_rule(gda, px, py), f, x0, y0)
+    ref, _ = run_optimizer(lambda px, py: O.GDA(px, py, lr=gda.eta), f, x0, y0)
+    assert np.abs(got - ref).max() <= 1e-14
+    hb = _rule("curl,friction", "semi-implicit", d, mu=2.0)
+    got, _ = run_optimizer(lambda px, py: O.from_rule(hb, px, py), f, x0, y0)
+    ref, _ = run_optimizer(lambda px, py: O.MomentumGDA(px, py, lr=hb.eta, beta=hb.beta),
+                           f, x0, y0)
+    assert np.abs(got - ref).max() <= 1e-14
+
+
+def test_nesterov_from_its_definition():
+    """z[k+1] = z[k] + beta dz - eta v(z[k] + beta dz) (Nesterov's look-ahead)."""
+    h, A, x0, y0 = quadratic_problem(3)
+    rule = _rule("curl,friction", "nesterov", 0.2, mu=1.0)
+    K = np.block([[h * np.eye(2), A], [-A.T, h * np.eye(2)]])
+    z = zp = np.concatenate([x0, y0])
+    ref = []
+    for _ in range(STEPS):
+        la = z + rule.beta * (z - zp)
+        zp, z = z, la - rule.eta * K @ la
+        ref.append(z)
+    got, _ = run_optimizer(lambda px, py: O.from_rule(rule, px, py), torch_quadratic(h, A),
+                           x0, y0)
+    assert np.abs(got - np.array(ref)).max() <= 1e-13
+
+
+def test_lead():
+    game, f = nonlinear_game()
+    x0, y0 = np.array([0.5, -0.2]), np.array([0.1, 0.6])
+    rule = _rule("curl,magnetic,friction", "semi-implicit", 0.2, mu=1.0, q=1.5)
+    got, _ = run_optimizer(lambda px, py: O.from_rule(rule, px, py), f, x0, y0)
+    ref, _ = run_optimizer(lambda px, py: O.LEAD(px, py, lr=rule.eta, beta=rule.beta,
+                                                 alpha=rule.alpha), f, x0, y0)
+    assert np.abs(got - ref).max() <= 1e-14
+
+
+def test_consensus_derivation_is_consensus_optimization():
+    r = derive(["curl", "consensus", "friction"], "semi-implicit")
+    gamma, mu = symbol("gamma"), symbol("mu")
+    co = {k: sp.simplify(v.subs(mu, m / delta)) for k, v in r.coefficients().items()}
+    assert co["beta"] == 0 and sp.simplify(co["eta"] - delta ** 2 / m) == 0
+    assert sp.simplify(co["consensus"] - gamma * delta ** 2 / m) == 0     # eta * gamma
+    d, g = 0.3, 0.7
+    rule = r.to_update_rule(d, mu=1 / d, gamma=g)
+    # against CO written from its definition on a quadratic game: z - eta (K z + g K^T K z)
+    h, A, x0, y0 = quadratic_problem(4)
+    K = np.block([[h * np.eye(2), A], [-A.T, h * np.eye(2)]])
+    z, ref = np.concatenate([x0, y0]), []
+    for _ in range(STEPS):
+        z = z - d * d * (K @ z + g * K.T @ K @ z)
+        ref.append(z)
+    got, _ = run_optimizer(lambda px, py: O.from_rule(rule, px, py), torch_quadratic(h, A),
+                           x0, y0)
+    assert np.abs(got - np.array(ref)).max() <= 1e-12
+    # and against the hand-written optimizers.CO on a nonlinear game
+    game, f = nonlinear_game()
+    x0, y0 = np.array([0.5, -0.2]), np.array([0.1, 0.6])
+    got, _ = run_optimizer(lambda px, py: O.from_rule(rule, px, py), f, x0, y0)
+    ref, _ = run_optimizer(lambda px, py: O.CO(px, py, lr=d * d, gamma=g), f, x0, y0)
+    assert np.abs(got - ref).max() <= 1e-13
+
+
+def test_consensus_force_value_and_simulation():
+    h, A, x0, y0 = quadratic_problem(5)
+    game = quadratic(h, A)
+    K = np.block([[h * np.eye(2), A], [-A.T, h * np.eye(2)]])
+    z = np.concatenate([x0, y0])
+    t = lambda a: torch.tensor(a)  # noqa: E731
+    fx, fy = Consensus(0.7)(game, PhaseState(t(x0), t(y0), t(np.zeros(2)), t(np.zeros(2))))
+    assert np.allclose(np.concatenate([fx, fy]), -0.7 * K.T @ K @ z, rtol=0, atol=1e-13)
+    ref = ode_reference(K + 0.7 * K.T @ K, 1.0, z, 1.5)
+    traj = simulate(Particle(game, Curl() + Consensus(0.7) + Friction(1.0)),
+                    np.concatenate([z, np.zeros(4)]), [0.0, 1.5], backend="scipy",
+                    rtol=1e-11, atol=1e-12)
+    assert np.allclose(traj.zs[-1].numpy(), ref, rtol=0, atol=1e-7)
+
+
+def ode_reference(G, mu, z0, t1):
+    """z'' = -G z - mu z' from rest (scipy, numpy right-hand side)."""
+    import scipy.integrate
+    N = len(z0)
+    rhs = lambda t, s: np.concatenate([s[N:], -G @ s[:N] - mu * s[N:]])  # noqa: E731
+    return scipy.integrate.solve_ivp(rhs, (0.0, t1), np.concatenate([z0, np.zeros(N)]),
+                                     rtol=1e-11, atol=1e-12).y[:, -1]
+
+
+def test_proximal_point_from_its_definition():
+    """z[k+1] = z[k] - eta v(z[k+1]), i.e. (I + eta K) z[k+1] = z[k] on a quadratic game."""
+    h, A, x0, y0 = quadratic_problem(6)
+    d = 0.4
+    rule = _rule("curl,friction", "implicit-curl", d, mu=1 / d)
+    assert rule.proximal and rule.beta == 0
+    K = np.block([[h * np.eye(2), A], [-A.T, h * np.eye(2)]])
+    z, ref = np.concatenate([x0, y0]), []
+    for _ in range(STEPS):
+        z = np.linalg.solve(np.eye(4) + d * d * K, z)
+        ref.append(z)
+    got, _ = run_optimizer(lambda px, py: O.from_rule(rule, px, py), torch_quadratic(h, A),
+                           x0, y0)
+    assert np.abs(got - np.array(ref)).max() <= 1e-8
+
+
+def test_implicit_magnetic_is_cgd():
+    """With mu = m/delta and charge q = delta (eq. 7): alpha_implicit = eta, beta = 0, the
+    coupled step is CGD's local Nash step (Schaefer & Anandkumar)."""
+    game, f = nonlinear_game()
+    d = 0.3
+    rule = _rule("curl,magnetic,friction", "implicit-magnetic", d, mu=1 / d, q=d)
+    assert rule.beta == 0 and rule.alpha == 0
+    assert rule.alpha_implicit == pytest.approx(rule.eta, rel=1e-15)
+    x0, y0 = np.array([0.5, -0.2]), np.array([0.1, 0.6])
+    got, _ = run_optimizer(lambda px, py: O.from_rule(rule, px, py), f, x0, y0)
+    ref, _ = run_optimizer(lambda px, py: O.CGD(px, py, lr=rule.eta), f, x0, y0)
+    assert np.abs(got - ref).max() <= 1e-9
+
+
+# ------------------------------------------------------------- a force of one's own
+@dataclasses.dataclass(frozen=True)
+class Anchor(Force):
+    """A pull towards the origin, ``-kappa z`` (weight decay as a force), written
+    outside the package: only its terms."""
+
+    kappa: float = 0.1
+    name = "anchor"
+
+    def terms(self):
+        return (Term(-symbol("kappa"), "position", label="anchor"),)
+
+
+def test_a_force_defined_outside_the_package():
+    h, A, x0, y0 = quadratic_problem(7)
+    game = quadratic(h, A)
+    # derive
+    r = derive([Curl(), Friction(), Anchor()], "semi-implicit")
+    assert sp.simplify(r.coefficients()["anchor"] - symbol("kappa") * delta ** 2 / m) == 0
+    # simulate: the force from its terms, against the ODE written in numpy
+    K = np.block([[h * np.eye(2), A], [-A.T, h * np.eye(2)]])
+    kappa, mu = 0.5, 0.8
+    z0 = np.concatenate([x0, y0])
+    traj = simulate(Particle(game, Curl() + Friction(mu) + Anchor(kappa)),
+                    np.concatenate([z0, np.zeros(4)]), [0.0, 2.0], backend="scipy",
+                    rtol=1e-11, atol=1e-12)
+    ref = ode_reference(K + kappa * np.eye(4), mu, z0, 2.0)
+    assert np.allclose(traj.zs[-1].numpy(), ref, rtol=0, atol=1e-7)
+    # run as an optimizer, against the velocity form with the anchor in G
+    d = 0.2
+    rule = r.to_update_rule(d, mu=mu, kappa=kappa)
+    got, _ = run_optimizer(lambda px, py: O.from_rule(rule, px, py), torch_quadratic(h, A),
+                           x0, y0)
+    ref = velocity_form(SCHEMES["semi-implicit"], ("curl", "friction", "anchor"), h, A,
+                        np.concatenate([x0, y0]), STEPS, delta_=d, mu=mu, kappa=kappa)
+    assert np.abs(got - ref).max() <= 1e-12
+    # registered, it is known by name
+    register_force(Anchor)
+    try:
+        assert derive("curl,anchor").forces == ("curl", "anchor")
+    finally:
+        REGISTRY.pop("anchor")
+
+
+# ------------------------------------------------------------- Adam preconditioning
+def test_adam_preconditioned_lead_rule_is_lead_adam():
+    game, f = nonlinear_game()
+    x0, y0 = np.array([0.5, -0.2]), np.array([0.1, 0.6])
+    rule = _rule("curl,magnetic,friction", "semi-implicit", 0.2, mu=1.0, q=1.5)
+    kw = dict(lr=0.01, betas=(0.8, 0.99), eps=1e-8)
+    got, _ = run_optimizer(lambda px, py: O.from_rule(rule, px, py, precondition="adam", **kw),
+                           f, x0, y0)
+    ref, _ = run_optimizer(lambda px, py: O.LEADAdam(px, py, alpha=rule.alpha / rule.eta, **kw),
+                           f, x0, y0)
+    assert np.abs(got - ref).max() <= 1e-12
+
+
+def test_adam_preconditioned_consensus_rule_from_algorithm_2():
+    """Alternating Adam on the direction g + gamma J^T v (consensus' term over eta)."""
+    h, A, x0, y0 = quadratic_problem(8)
+    g_, lr, (b1, b2), eps = 0.5, 0.05, (0.9, 0.99), 1e-8
+    rule = _rule("curl,friction,consensus", "semi-implicit", 0.2, mu=1.0, gamma=g_)
+    K = np.block([[h * np.eye(2), A], [-A.T, h * np.eye(2)]])
+    z = np.concatenate([x0, y0])
+    mom, sq, ref = np.zeros(4), np.zeros(4), []
+    for t in range(1, STEPS + 1):
+        for sl in (slice(0, 2), slice(2, 4)):          # x, then y at (x_{t+1}, y_t)
+            u = (K @ z + g_ * K.T @ K @ z)[sl]
+            mom[sl] = b1 * mom[sl] + (1 - b1) * u
+            sq[sl] = b2 * sq[sl] + (1 - b2) * u * u
+            z[sl] = z[sl] - lr * (mom[sl] / (1 - b1 ** t)) / (np.sqrt(sq[sl] / (1 - b2 ** t)) + eps)
+        ref.append(z.copy())
+    got, _ = run_optimizer(lambda px, py: O.from_rule(rule, px, py, precondition="adam", lr=lr,
+                                                      betas=(b1, b2), eps=eps),
+                           torch_quadratic(h, A), x0, y0)
+    assert np.abs(got - np.array(ref)).max() <= 1e-12
+    with pytest.raises(ValueError, match="explicit"):
+        O.from_rule(_rule("curl,friction", "implicit-curl", 0.2, mu=1.0), [torch.zeros(1)],
+                    [torch.zeros(1)], precondition="adam", lr=0.1)
+
+
+# ------------------------------------------------------------- the map
+def test_family_members_and_json(tmp_path, capsys):
+    from gamemech.cli import main
+    members = family(quadratic(0.5, [[1.0]]), forces=("curl", "magnetic", "friction"),
+                     schemes=("semi-implicit", "implicit-magnetic"), starts=1,
+                     polish_maxiter=40)
+    assert len(members) == 7 * 2
+    lead = [mb for mb in members if mb.known_as == "LEAD"]
+    assert lead and lead[0].runnable and lead[0].tuned_spectral_radius < 1
+    assert all(not mb.runnable for mb in members if "curl" not in mb.forces)
+    radii = [mb.tuned_spectral_radius for mb in members if mb.tuned_spectral_radius is not None]
+    assert radii == sorted(radii)
+    rc = main(["family", "--game", "quadratic", "--h", "0.5", "--A", "[[1]]", "--forces",
+               "curl,friction", "--starts", "1", "--polish-maxiter", "30", "--json",
+               "--plot", str(tmp_path / "family.png")])
+    assert rc == 0 and (tmp_path / "family.png").stat().st_size > 0
+    out = json.loads(capsys.readouterr().out)
+    keys = {"forces", "scheme", "known_as", "runnable", "coefficients", "tuned_spectral_radius"}
+    assert all(keys <= set(mb) for mb in out["members"])
+    assert len(out["members"]) == 3 * len(SCHEMES)
+    assert main(["family", "--game", "coop", "--forces", "curl,gravity"]) == 2
+
+
+def test_train_derived_with_adam_preconditioning(tmp_path):
+    """``--optimizer derived --precondition adam`` trains as LEAD-Adam with
+    alpha = rule.alpha / rule.eta (CLI and config)."""
+    from gamemech.cli import main
+    from gans.train import TrainConfig, train
+    delta, mu, q = 0.1, 0.5, 2.0
+    base = dict(iters=3, width=4, batch_size=8, progress=False, eval_samples=50, lr_g=1e-3,
+                lr_d=2e-3)
+    d = train(TrainConfig(optimizer="derived", precondition="adam", delta=delta, mu=mu, q=q,
+                          **base))
+    lead = train(TrainConfig(optimizer="lead-adam", alpha_g=q / delta, alpha_d=q / delta,
+                             **base))
+    a = {**d.G.state_dict(), **{f"D{k}": v for k, v in d.D.state_dict().items()}}
+    b = {**lead.G.state_dict(), **{f"D{k}": v for k, v in lead.D.state_dict().items()}}
+    assert all(torch.allclose(a[k], b[k], rtol=0, atol=1e-6) for k in a)
+    argv = ["train", "--task", "mog1d", "--iters", "1", "--width", "4", "--batch-size", "8",
+            "--eval-samples", "50", "--no-progress", "--optimizer", "derived",
+            "--forces", "curl,friction,consensus", "--delta", "0.1", "--mu", "1",
+            "--gamma", "0.3", "--precondition", "adam", "--lr", "1e-3",
+            "--out", str(tmp_path / "run")]
+    assert main(argv) == 0
+    assert main(argv[:-2] + ["--alpha", "1", "--out", str(tmp_path / "r2")]) == 2
