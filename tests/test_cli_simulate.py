@@ -83,3 +83,18 @@ def test_demo_writes_its_plots(tmp_path, capsys):
     assert len(runs) == 8
     for r in runs:  # convergence agrees with the sign of the eigenvalue, on both backends
         assert r["converges"] == (r["max_real_eigenvalue"] < 0)
+
+
+def test_simulate_torchode_backend_agrees_with_scipy(capsys):
+    pytest.importorskip("torchode")
+    common = ("simulate", "--json", "--mu", "0.5", "--q", "auto", "--t-end", "10",
+              "--rtol", "1e-9", "--atol", "1e-11")
+    finals = {}
+    for backend in ("scipy", "torchode"):
+        rc, out, _ = run_cli(capsys, *common, "--backend", backend)
+        assert rc == 0
+        r = json.loads(out)
+        assert r["backend"] == backend
+        finals[backend] = [v for k in ("x", "y", "vx", "vy") for v in r["final_state"][k]]
+    # both solve the same linear ODE to rtol 1e-9: the states agree to well under 1e-6
+    assert max(abs(a - b) for a, b in zip(finals["scipy"], finals["torchode"])) < 1e-6

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from integrators import SCIPY_METHODS, TORCHDIFFEQ_METHODS, simulate
+from integrators import BACKENDS, SCIPY_METHODS, TORCHDIFFEQ_METHODS, TORCHODE_METHODS, simulate
 from integrators.simulate import DEFAULT_METHOD
 from mechanics import Particle
 
@@ -27,10 +27,12 @@ def add_solver_arguments(p) -> None:
     g.add_argument("--t-end", type=finite_float("--t-end", minimum=0.0, strict=True), default=20.0,
                    help="final time (default 20)")
     g.add_argument("--n-points", type=int, default=401, help="number of save times (default 401)")
-    g.add_argument("--backend", choices=["scipy", "torchdiffeq"], default="scipy")
+    g.add_argument("--backend", choices=list(BACKENDS), default="scipy",
+                   help="torchode is optional (pip install torchode)")
     g.add_argument("--method", default=None,
                    help=f"scipy: {', '.join(SCIPY_METHODS)}; torchdiffeq: "
-                        f"{', '.join(TORCHDIFFEQ_METHODS)} (defaults {DEFAULT_METHOD})")
+                        f"{', '.join(TORCHDIFFEQ_METHODS)}; torchode: {', '.join(TORCHODE_METHODS)} "
+                        f"(defaults {DEFAULT_METHOD})")
     g.add_argument("--rtol", type=finite_float("--rtol", minimum=0.0, strict=True), default=1e-8)
     g.add_argument("--atol", type=finite_float("--atol", minimum=0.0, strict=True), default=1e-10)
 
@@ -81,7 +83,7 @@ def run_simulation(args):
     try:
         traj = simulate(dyn, z0, ts, backend=args.backend, method=args.method,
                         rtol=args.rtol, atol=args.atol)
-    except ValueError as err:
+    except (ValueError, ImportError) as err:   # ImportError: an optional backend not installed
         raise CLIError(str(err)) from None
     return game, dyn, traj
 
