@@ -154,7 +154,7 @@ def compare_member(make: Callable, rule, baseline: Callable, zero_sum: bool, ste
     base = baseline(px_a, py_a, zero_sum)
     derived = optimizers.from_rule(rule, px_b, py_b)
     base.step(clo_a), derived.step(clo_b)  # warm-up: lazy state
-    inner0, cg0 = derived.inner_iterations, 0
+    inner0 = derived.inner_iterations
     ta, tb, cg = [], [], []
     for rep in range(repeats):
         for k in range(steps):

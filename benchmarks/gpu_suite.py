@@ -30,7 +30,6 @@ ever lent. No GPU was lent while it was written: docs/BENCHMARKS.md says so.
 from __future__ import annotations
 
 import argparse
-import re
 import subprocess
 import sys
 import time
@@ -46,7 +45,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from benchmarks._common import (finish_header, load_average, machine_info, median,  # noqa: E402
-                                sync, under_load, write_outputs)
+                                sync, write_outputs)
 
 NAME = "gpu_suite"
 ROOT = Path(__file__).resolve().parent.parent

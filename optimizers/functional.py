@@ -12,7 +12,7 @@ and ``L_y = -f`` for a zero-sum game, so every update below is a descent step.
 """
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import torch
 from torch.optim.adam import adam as _torch_adam
