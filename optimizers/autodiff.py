@@ -314,7 +314,7 @@ class Evaluation:
         """``grad_i L_s`` (detached, rank mean). First order: one backward pass wrt
         ``theta_i`` alone (the opponent's weight gradients are never formed)."""
         if (s, i) not in self._mean:
-            if self.second_order:
+            if self.second_order and self.mode != "reverse_over_forward":
                 self._all_grads(s)
             else:
                 self._mean[(s, i)] = self._reduce(_grads(self.loss(s), self.params[i],
@@ -371,7 +371,7 @@ class Evaluation:
         if self.mode == "forward":
             return self._reduce(self._forward_block(s, i, j, v_j)[1])
         if self.mode == "reverse_over_forward":
-            _, tangent = self._dual_loss(s, j, v_j, attach=(i == j))
+            _, tangent, _ = self._dual_loss(s, j, v_j, attach=(i == j))
             return self._reduce([t.detach() for t in _grads(tangent, self.params[i])])
         g_j = self.grad_wrt(s, j, graph=True)
         return self._reduce([t.detach() for t in _grads(dot(g_j, v_j), self.params[i],
@@ -382,7 +382,7 @@ class Evaluation:
         ``-grad_{ij} L_j . d_j`` (opponent); the two agree in zero-sum games."""
         j = OTHER[i]
         s = i if source == "own" else j
-        terms = self._lead_terms(i, d_j, None) if source == "own" else None
+        terms = self._lead_terms(i, d_j, None, source=source)
         if self.mode == "forward" and source == "own":
             g, m = self._forward_block(i, i, j, d_j)
         elif terms is not None:
@@ -402,7 +402,7 @@ class Evaluation:
         ``source="own"`` it is ONE reverse pass, ``grad_i (L_i + alpha <grad_j L_i, d_j>)``;
         otherwise the two terms are computed apart and added (``alpha * M + g``)."""
         with_grad = i in self._clip or self._on_grad is not None
-        direction = self._lead_terms(i, d_j, alpha, with_grad) if source == "own" else None
+        direction = self._lead_terms(i, d_j, alpha, with_grad, source)
         if direction is None:
             g, m = self.grad_and_mixed(i, d_j, source)
             return axpy(g, alpha, m, donate=True)
@@ -416,29 +416,50 @@ class Evaluation:
             direction = [d.add_(t) for d, t in zip(direction, scaled(g, coef))]
         return direction
 
-    def _lead_terms(self, i: str, d_j, alpha: Optional[float], with_grad: bool = False):
-        """LEAD's terms by reverse over forward (this rank's, not yet averaged):
-        ``grad_i (L_i + alpha <grad_j L_i, d_j>)``, or for ``alpha=None`` the pair
-        ``(grad_i L_i, grad_i <grad_j L_i, d_j>)`` (two reverse passes). In
-        ``"reverse_over_forward"`` mode always; in ``"auto"`` mode for the summed direction
-        in one process (not under data parallelism, where every rank would have to take
-        the same fallback), unless the dual evaluation or its reverse pass fails (a
-        :class:`NotReverseSafe` refusal, or an error in PyTorch's forward mode: raised by a
-        torch call on the dual evaluation, or by the reverse pass; an error the closure's
-        own code raises propagates, as it would by double backward): then the
-        closure's in-place writes and the random number state are put back,
+    def _lead_terms(self, i: str, d_j, alpha: Optional[float], with_grad: bool = False,
+                    source: str = "own"):
+        """LEAD's terms by reverse over forward (this rank's, not yet averaged): the
+        direction ``grad_i L_i + alpha M_i``, or for ``alpha=None`` the pair
+        ``(grad_i L_i, M_i)``; ``with_grad`` (with ``alpha``): the pair
+        ``(direction, grad_i L_i)``.
+
+        ``source="own"``: one dual evaluation of ``L_i`` (``theta_j`` dual, tangent
+        ``d_j``); the direction is ONE reverse pass of ``L_i + alpha <grad_j L_i, d_j>``;
+        the plain gradient (``alpha=None`` or ``with_grad``) costs one more reverse pass
+        of ``L_i`` (:meth:`_dual_terms` says why it is not free).
+        ``source="opponent"`` (``M_i = -grad_i <grad_j L_j, d_j>``): one dual evaluation
+        of ``L_j`` and one plain evaluation of ``L_i`` (the same closure call for a pair
+        closure), and two reverse passes over two separate graphs, ``grad_i L_i`` and
+        ``grad_i <grad_j L_j, d_j>``: the plain gradient comes with the direction.
+
+        In ``"reverse_over_forward"`` mode always; in ``"auto"`` mode for the summed
+        direction in one process (not under data parallelism, where every rank would
+        have to take the same fallback), unless the dual evaluation or its reverse pass
+        fails (a :class:`NotReverseSafe` refusal, or an error in PyTorch's forward mode:
+        raised by a torch call on the dual evaluation, or by the reverse pass; an error
+        the closure's own code raises propagates, as it would by double backward): then
+        the closure's in-place writes and the random number state are put back,
         ``on_fallback`` is told, and ``None`` is returned (the caller uses double
-        backward, as in the other modes). ``with_grad`` (with ``alpha``): the pair
-        ``(direction, grad_i L_i)``, the gradient by one more reverse pass."""
+        backward, as in the other modes)."""
         if self.mode == "reverse_over_forward":
-            return self._dual_terms(i, d_j, alpha, with_grad)
-        if self.mode != "auto" or alpha is None or self._distributed:
+            part = self._dual_terms(i, d_j, alpha, with_grad, source)
+        elif self.mode != "auto" or alpha is None or self._distributed:
             return None    # (data parallel: ranks could not agree on a fallback)
-        key = i if self.closure.per_player else None
+        else:
+            part = self._attempt_dual(i, d_j, alpha, with_grad, source)
+            if part is None:
+                return None
+        return part if source == "own" else self._opponent_terms(i, *part, alpha, with_grad)
+
+    def _attempt_dual(self, i: str, d_j, alpha: float, with_grad: bool, source: str):
+        """``"auto"``: :meth:`_dual_terms` with its writes logged; ``None`` after a
+        fallback (:meth:`_lead_terms`)."""
+        s = i if source == "own" else OTHER[i]          # the loss evaluated dual
+        key = s if self.closure.per_player else None
         first = key not in self._rng_before       # (a re-run leaves the RNG as it was)
         self._closure_done = False
         try:
-            return self._dual_terms(i, d_j, alpha, with_grad, undo=True)
+            return self._dual_terms(i, d_j, alpha, with_grad, source, undo=True)
         except (NotImplementedError, RuntimeError) as err:   # NotReverseSafe included
             sub = self._attempt
             if not (isinstance(err, NotReverseSafe) or self._closure_done
@@ -448,7 +469,9 @@ class Evaluation:
                 sub.undo()                    # the closure's buffers as they were
             if first and key in self._rng_before:   # its random draws as they were
                 set_rng_state(self._rng_before.pop(key))
-            self._values.pop(i, None)
+            for p in PLAYERS:          # (a pair closure's dual call stored both values)
+                if p not in self._losses:
+                    self._values.pop(p, None)
             self.mode = "double_backward"
             if self._on_fallback is not None:
                 self._on_fallback(err)
@@ -457,20 +480,52 @@ class Evaluation:
             self._attempt = None
 
     def _dual_terms(self, i: str, d_j, alpha: Optional[float], with_grad: bool = False,
-                    undo: bool = False):
-        primal, tangent = self._dual_loss(i, OTHER[i], d_j, attach=False, undo=undo)
+                    source: str = "own", undo: bool = False):
+        """The dual evaluation and the reverse passes through it (:meth:`_lead_terms`).
+        ``source="opponent"``: ``(grad_i <grad_j L_j, d_j>, L_i or None)``, ``L_i`` the
+        primal of a pair closure's same call (:meth:`_opponent_terms` finishes).
+
+        Why own-source ``grad_i L_i`` is a reverse pass of its own: the tangent
+        ``<grad_j L_i, d_j>`` depends on the primal activations (through the second
+        derivatives of the loss and of smooth activations, and through the layers of
+        ``theta_j`` whose tangents multiply primal inputs), so the reverse pass of
+        ``L_i + alpha T`` carries ``dL/dh + alpha dT/dh`` at every primal node ``h``: no
+        part of it is ``grad_i L_i`` alone."""
+        if source != "own":
+            j = OTHER[i]
+            _, tangent, pair_i = self._dual_loss(j, j, d_j, attach=False, undo=undo, also=i)
+            return _grads(tangent, self.params[i], retain_graph=pair_i is not None), pair_i
+        primal, tangent, _ = self._dual_loss(i, OTHER[i], d_j, attach=False, undo=undo)
         if alpha is None:
             return (_grads(primal, self.params[i], retain_graph=True),
                     _grads(tangent, self.params[i]))
         direction = _grads(primal + alpha * tangent, self.params[i], retain_graph=with_grad)
         return (direction, _grads(primal, self.params[i])) if with_grad else direction
 
-    def _dual_loss(self, s: str, j: str, v_j, attach: bool, undo: bool = False):
-        """``(L_s, <grad_j L_s, v_j>)``, both with reverse graphs, from one evaluation of
-        the closure with ``theta_j`` dual (tangent ``v_j``). ``attach=False`` substitutes
-        ``theta_j`` detached: no reverse graph reaches it (derivatives wrt the other
-        player only). The tangent is a constant 0 when ``L_s`` ignores ``theta_j``.
-        ``undo``: the substitution logs the closure's in-place writes
+    def _opponent_terms(self, i: str, dt, pair_i, alpha: Optional[float], with_grad: bool):
+        """Finish :meth:`_lead_terms` for ``source="opponent"``: ``dt`` is
+        ``grad_i <grad_j L_j, d_j>``; ``L_i`` is ``pair_i`` (a pair closure's) or one plain
+        closure call (outside the dual attempt: an error of the closure's own code there
+        propagates). ``M_i = -dt``; the direction ``g - alpha dt``, as double backward's
+        ``g + alpha M`` (the same numbers: ``alpha (-dt) == (-alpha) dt``)."""
+        if pair_i is not None:
+            self._store({i: pair_i})
+        g = _grads(self.loss(i), self.params[i])
+        if alpha is None:
+            torch._foreach_neg_(dt)
+            return g, dt
+        direction = axpy(g, -alpha, dt, donate=True)
+        return (direction, g) if with_grad else direction
+
+    def _dual_loss(self, s: str, j: str, v_j, attach: bool, undo: bool = False,
+                   also: Optional[str] = None):
+        """``(L_s, <grad_j L_s, v_j>, L_also)``, with reverse graphs, from one evaluation
+        of the closure with ``theta_j`` dual (tangent ``v_j``). ``attach=False``
+        substitutes ``theta_j`` detached: no reverse graph reaches it (derivatives wrt
+        the other player only). The tangent is a constant 0 when ``L_s`` ignores
+        ``theta_j``. ``L_also``: the primal of the other loss of a pair closure's call
+        (``None`` for a per-player closure, or without ``also``). ``undo``: the
+        substitution logs the closure's in-place writes
         (:class:`~optimizers._dual.Substitute`), kept as ``self._attempt``."""
         with dual_level():
             table = {id(p): fwAD.make_dual(p if attach else p.detach(), v.to(p.dtype))
@@ -485,11 +540,12 @@ class Evaluation:
             _check_loss(out[s])
             pair = fwAD.unpack_dual(out[s])
             primal, tangent = pair.primal, pair.tangent
+            other = fwAD.unpack_dual(out[also]).primal if also in out else None
         value = self._reduce([primal.detach()])[0]
         if self._check_finite is not None:
             self._check_finite(f"loss_{s}", value)
         self._values.setdefault(s, value)
-        return primal, (primal.new_zeros(()) if tangent is None else tangent)
+        return primal, (primal.new_zeros(()) if tangent is None else tangent), other
 
     def _forward_block(self, s: str, i: str, j: str, v_j):
         """Forward-over-reverse: re-run L_s with theta_j dual (tangent v_j). Returns this

@@ -359,18 +359,29 @@ class GameOptimizer(torch.optim.Optimizer):
                     p.copy_(old)
 
     def evaluation(self, closure: GameClosure, second_order: bool = False,
-                   mixed_mode: Optional[str] = None) -> Evaluation:
+                   mixed_mode: Optional[str] = None,
+                   players: Sequence[str] = PLAYERS) -> Evaluation:
         """An :class:`Evaluation` at the current parameters (lazy, cached), in
         ``mixed_mode`` (default: the optimizer's; ``"auto"`` is double backward once a
-        dual attempt has been refused)."""
+        dual attempt has been refused). ``players``: those whose evaluation point this
+        is, whose ``.grad`` it may write (``set_grad``); an alternating method's
+        evaluation for player x also computes ``grad_y L_y`` there for the opponent's
+        mixed term (``mixed_source="opponent"``), which is not y's gradient at y's point."""
         mode = self.mixed_mode if mixed_mode is None else mixed_mode
+        store = self._store_grad if self.set_grad else None
+        if store is not None and tuple(players) != PLAYERS:
+            mine = set(players)
+
+            def store(player, grads, _store=store):
+                if player in mine:
+                    _store(player, grads)
         return Evaluation(closure, {p: self.player_params(p) for p in PLAYERS},
                           mixed_mode=("double_backward" if self._auto_fallback and mode == "auto"
                                       else mode), second_order=second_order,
                           on_fallback=self._fall_back,
                           check_finite=self._check_loss, reducer=self.reducer,
                           clip=self.max_grad_norm,
-                          on_grad=self._store_grad if self.set_grad else None)
+                          on_grad=store)
 
     def _store_grad(self, player: str, grads: Sequence[torch.Tensor]) -> None:
         """``.grad`` of player's parameters <- ``grads`` (its gradient at the step's

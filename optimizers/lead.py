@@ -93,11 +93,11 @@ class TwoStepOptimizer(GameOptimizer):
         second = any(a != 0 for p in PLAYERS for a in self._coef(p, "alpha"))
         d = {i: self._displacement(i) for i in PLAYERS}
         if self.options["alternating"]:
-            ev = self.evaluation(closure, second_order=second)
+            ev = self.evaluation(closure, second_order=second, players=("x",))
             ps, new, st = self._update("x", *self._derivatives(ev, "x", d["y"]), d["x"])
             self._commit(ps, new, st, what="(player x) ",   # prev = x_k doubles as the undo copy
                          current=[d["prev"] for d in st] if st is not None else None)
-            ev2 = self.evaluation(closure, second_order=second)
+            ev2 = self.evaluation(closure, second_order=second, players=("y",))
             d_x = self._displacement("x")                     # x_{k+1} - x_k
             ps, new, st = self._update("y", *self._derivatives(ev2, "y", d_x), d["y"])
             self._commit(ps, new, st, what="(player y) ", final=True)

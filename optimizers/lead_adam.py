@@ -127,12 +127,11 @@ class LEADAdam(GameOptimizer):
 
     def _calibrated(self, i) -> bool:
         """Does ``"auto"`` choose player i's mode by measurement? Where the direction is
-        one summed derivative that reverse over forward can take: one nonzero alpha,
-        the own mixed term, one process."""
+        one derivative that reverse over forward can take: one nonzero alpha (either
+        mixed source), one process."""
         alphas = set(self.group_values(i, "alpha"))
         return (self.mixed_mode == "auto" and len(alphas) == 1 and alphas != {0}
-                and self.options["mixed_source"] == "own" and self.reducer is None
-                and not self._auto_fallback)
+                and self.reducer is None and not self._auto_fallback)
 
     @property
     def mixed_mode_choice(self):
@@ -153,12 +152,12 @@ class LEADAdam(GameOptimizer):
         """``_direction`` at a fresh evaluation; under calibration (``"auto"``) in the
         mode :class:`~optimizers.auto_mode.ModeCalibration` asks for, timed."""
         if not self._calibrated(i):
-            ev = self.evaluation(closure, second_order=self._coupled(i))
+            ev = self.evaluation(closure, second_order=self._coupled(i), players=(i,))
             return ev, self._direction(ev, i)
         cal = self._calibration
         mode, timing = cal.mode(i), cal.timing(i)
         with Stopwatch(self.player_params(i)[0].device) as watch:
-            ev = self.evaluation(closure, second_order=True, mixed_mode=(
+            ev = self.evaluation(closure, second_order=True, players=(i,), mixed_mode=(
                 "auto" if mode == "reverse_over_forward" else mode))   # auto: may fall back
             direction = self._direction(ev, i)
         if not self._auto_fallback:

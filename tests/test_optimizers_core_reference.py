@@ -108,15 +108,18 @@ def ref_two_step(G, steps, lr, beta=0.0, alpha=0.0, alternating=False, source="o
     return x, y
 
 
-def ref_lead_adam(G, steps, lr, alpha, b1, b2, eps):
-    """LEAD Algorithm 2 with alpha in lines 7 and 15; alternating."""
+def ref_lead_adam(G, steps, lr, alpha, b1, b2, eps, source="own"):
+    """LEAD Algorithm 2 with alpha in lines 7 and 15; alternating. ``source="opponent"``:
+    the mixed terms -grad_xy L_y = B and -grad_yx L_x = -A' (the official code's)."""
+    Mx = G.A if source == "own" else G.B
+    My = -G.B.T if source == "own" else -G.A.T
     x, y, xp, yp = G.x0.copy(), G.y0.copy(), G.x0.copy(), G.y0.copy()
     mx, vx, my, vy = np.zeros(3), np.zeros(3), np.zeros(2), np.zeros(2)
     for t in range(1, steps + 1):
-        gt = G.gx(x, y) + alpha * G.A @ (y - yp)
+        gt = G.gx(x, y) + alpha * Mx @ (y - yp)
         u, mx, vx = adam_dir(gt, mx, vx, t, b1, b2, eps)
         xn = x - lr * u
-        gt = G.gy(xn, y) + alpha * (-G.B.T) @ (xn - x)
+        gt = G.gy(xn, y) + alpha * My @ (xn - x)
         u, my, vy = adam_dir(gt, my, vy, t, b1, b2, eps)
         yn = y - lr * u
         xp, yp, x, y = x, y, xn, yn
@@ -199,6 +202,12 @@ CASES = {
     "lead_adam": (lambda px, py: O.LEADAdam(px, py, lr=0.02, alpha=0.3, betas=(0.8, 0.95),
                                             eps=1e-6),
                   lambda G: ref_lead_adam(G, STEPS, 0.02, 0.3, 0.8, 0.95, 1e-6)),
+    **{f"lead_adam_opponent_{mode}": (
+        lambda px, py, mode=mode: O.LEADAdam(px, py, lr=0.02, alpha=0.3, betas=(0.8, 0.95),
+                                             eps=1e-6, mixed_source="opponent",
+                                             mixed_mode=mode),
+        lambda G: ref_lead_adam(G, STEPS, 0.02, 0.3, 0.8, 0.95, 1e-6, source="opponent"))
+       for mode in ("auto", "reverse_over_forward", "double_backward")},
     "eg": (lambda px, py: O.ExtraGradient(px, py, lr=0.1), lambda G: ref_eg(G, STEPS, 0.1)),
     "extra_adam": (lambda px, py: O.ExtraAdam(px, py, lr=0.02, betas=(0.7, 0.9), eps=1e-6),
                    lambda G: ref_extra_adam(G, STEPS, 0.02, 0.7, 0.9, 1e-6)),
@@ -208,12 +217,13 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("per_player", [False, True], ids=["pair", "player"])
 @pytest.mark.parametrize("zero_sum", [True, False], ids=["zero-sum", "general-sum"])
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_matches_numpy_reference(name, zero_sum):
+def test_matches_numpy_reference(name, zero_sum, per_player):
     G = Quad(seed=1, zero_sum=zero_sum)
     make, ref = CASES[name]
-    x, y = run(make, G, STEPS)
+    x, y = run(make, G, STEPS, per_player=per_player)
     rx, ry = ref(G)
     assert np.abs(rx - G.x0).max() > 1e-2          # the run actually moved
     np.testing.assert_allclose(x, rx, rtol=0, atol=1e-12)

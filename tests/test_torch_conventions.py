@@ -20,6 +20,14 @@ FACTORIES = {
     **CORE_FACTORIES,
     "LEADAdam-2alphas": lambda px, py, **k: O.LEADAdam(
         [{"params": px[:1], "alpha": 0.2}, {"params": px[1:]}], py, lr=0.01, alpha=0.3, **k),
+    "LEADAdam-opponent": lambda px, py, **k: O.LEADAdam(px, py, lr=0.01, alpha=0.3,
+                                                        mixed_source="opponent", **k),
+    "LEADAdam-opponent-rof": lambda px, py, **k: O.LEADAdam(
+        px, py, lr=0.01, alpha=0.3, mixed_source="opponent", mixed_mode="reverse_over_forward",
+        **k),
+    "LEAD-alt-opponent": lambda px, py, **k: O.LEAD(px, py, lr=0.05, beta=0.5, alpha=0.3,
+                                                    alternating=True, mixed_source="opponent",
+                                                    **k),
     "CO": lambda px, py, **k: O.CO(px, py, lr=0.05, gamma=0.1, **k),
     "SGA": lambda px, py, **k: O.SGA(px, py, lr=0.05, lam=0.5, **k),
     "CGD": lambda px, py, **k: O.CGD(px, py, lr=0.05, zero_sum=False, **k),
@@ -31,7 +39,8 @@ FACTORIES = {
 NAMES = sorted(FACTORIES)
 #: methods whose player y is evaluated after x has moved: (x_{k+1}, y_k)
 ALTERNATING = {"GDA-alt", "MomentumGDA-neg-alt", "LEAD-alt", "LEADAdam", "LEADAdam-rof",
-               "LEADAdam-2alphas"}
+               "LEADAdam-2alphas", "LEADAdam-opponent", "LEADAdam-opponent-rof",
+               "LEAD-alt-opponent"}
 SCHEDULERS = {
     "StepLR": lambda o: S.StepLR(o, step_size=2, gamma=0.5),
     "CosineAnnealingLR": lambda o: S.CosineAnnealingLR(o, T_max=4, eta_min=1e-3),
