@@ -107,6 +107,17 @@ class Run:
         return real, z, eps
 
     def closure_for(self, real, z, eps):
+        """The step's closure on this batch. Per player (``closure(player)``: each call
+        computes one loss), except for a coupling by the opponent's loss
+        (``mixed_source="opponent"``), which needs both losses at every evaluation: then
+        the pair form ``closure()``, one call for both (``G(z)`` and ``D(G(z))`` once)."""
+        if getattr(self.opt, "options", {}).get("mixed_source") == "opponent":
+            def pair():
+                out = self.loss(self.D, real, self.G(z), None, eps)
+                self.last["x"], self.last["y"] = (float(v.detach()) for v in out)
+                return out
+            return pair
+
         def closure(player):
             out = self.loss(self.D, real, self.G(z), player, eps)
             self.last[player] = float(out.detach())

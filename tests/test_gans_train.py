@@ -185,3 +185,31 @@ def test_derived_rule_trains_like_lead():
     assert all(torch.allclose(a[k], b[k], rtol=0, atol=1e-6) for k in a)
     assert any(not torch.equal(x, y) for x, y in zip(a.values(), _state(train(TrainConfig(
         optimizer="derived", delta=delta, mu=mu, q=0.0, **base))).values()))
+
+
+@pytest.mark.parametrize("mode", ["double_backward", "reverse_over_forward"])
+def test_opponent_coupling_steps_with_the_pair_closure_and_the_same_iterates(mode):
+    """``mixed_source="opponent"`` needs both losses at every evaluation: the run's closure
+    is then the pair form (one call computes G(z), D and both losses), and its iterates
+    are those of the per-player closure bit for bit."""
+    from gans.presets import config
+    from gans.run import Run
+
+    def go(pair):
+        cfg = config("lead-code", width=16, batch_size=32, seed=3, progress=False,
+                     eval_every=0, optimizer="lead-adam", hyper={"mixed_mode": mode})
+        run = Run(cfg, torch.device("cpu"))
+        if not pair:
+            def per_player(real, z, eps):
+                return lambda player: run.loss(run.D, real, run.G(z), player, eps)
+            run.closure_for = per_player
+        for _ in range(4):
+            run.step()
+        return run, [p.detach().clone() for p in list(run.G.parameters())
+                     + list(run.D.parameters())]
+    run, a = go(pair=True)
+    assert run.closure_for(*run.batch()).__code__.co_argcount == 0     # the pair form
+    _, b = go(pair=False)
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    own = Run(TrainConfig(optimizer="lead-adam", **TINY), torch.device("cpu"))
+    assert own.closure_for(*own.batch()).__code__.co_argcount == 1     # per player
