@@ -211,5 +211,6 @@ def test_opponent_coupling_steps_with_the_pair_closure_and_the_same_iterates(mod
     assert run.closure_for(*run.batch()).__code__.co_argcount == 0     # the pair form
     _, b = go(pair=False)
     assert all(torch.equal(x, y) for x, y in zip(a, b))
-    own = Run(TrainConfig(optimizer="lead-adam", **TINY), torch.device("cpu"))
+    own = Run(config("lead-code", width=16, optimizer="lead-adam",
+                     hyper={"mixed_source": "own"}), torch.device("cpu"))
     assert own.closure_for(*own.batch()).__code__.co_argcount == 1     # per player
