@@ -184,7 +184,7 @@ def time_method(prob: Problem, method: str, mode: Optional[str], steps: int, dev
     opt = factory(list(prob.G.parameters()), list(prob.D.parameters()), mode, prob.lr)
     closure = prob.closure(loss_name)
     warm = time_call(lambda: opt.step(closure), device)  # lazy state, allocator
-    for _ in range(50):                  # auto: until it has chosen (7 steps)
+    for _ in range(50):                  # auto: until it has chosen (11 steps)
         if None not in getattr(opt, "mixed_mode_choice", {}).values():
             break
         opt.step(closure)

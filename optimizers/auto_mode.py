@@ -9,23 +9,27 @@ nor a fixed rule picks it well. A :class:`ModeCalibration` decides per player:
 
 1. the player's first coupled step runs ``"reverse_over_forward"`` untimed (warm-up; a
    closure this mode cannot take is refused there and double backward is kept);
-2. the next ``2 * rounds`` steps alternate the two modes (double backward first), each
-   timed from the closure call to the finished direction (CPU time of the process on
-   CPU, wall time on CUDA: :class:`Stopwatch`);
-3. from then on reverse over forward is used if it was faster by at least
-   :data:`MARGIN` in every one of the ``rounds`` pairs of neighbouring steps, and double
-   backward otherwise.
+2. the next ``2 * rounds`` steps (:data:`ROUNDS` = 5) run the two modes in interleaved
+   pairs, the order alternating from pair to pair (double backward first in the
+   first), each step timed from the closure call to the finished direction
+   (:class:`Stopwatch`);
+3. from then on reverse over forward is used if the median over the pairs of its time
+   over double backward's is below ``1 - MARGIN`` (:data:`MARGIN` = 3%), double backward
+   otherwise (the ratio of neighbouring steps cancels slow drifts of the machine's load;
+   the median ignores a pair disturbed by a burst of it; the margin keeps a near-tie on
+   the mode that works for every closure).
 
 The samples and the choice are part of the optimizer's checkpoint, so a run resumed
 from a checkpoint keeps the choice of the run that wrote it. The two modes give the same
-update up to rounding (``tests/test_dual.py``). The strict rule keeps the choice stable
-between fresh runs where one mode is clearly faster (small models: double backward;
-wide ones: reverse over forward); near the crossover, or on a machine whose load swings,
-two fresh runs can choose differently and then differ by rounding. Pass ``mixed_mode``
-explicitly for fresh runs that must agree bit for bit.
+update up to rounding (``tests/test_dual.py``, ``tests/test_optimizers_core_reference.py``),
+so the choice changes the cost, not the method; but two FRESH runs whose calibrations
+choose differently (modes within a few percent of each other, or a machine whose load
+swings) differ by rounding. Pass ``mixed_mode`` explicitly for fresh runs that must agree
+bit for bit.
 """
 from __future__ import annotations
 
+import statistics
 import time
 from typing import Dict, List, Optional
 
@@ -34,10 +38,20 @@ import torch
 #: the exact modes ``"auto"`` chooses between
 CANDIDATES = ("reverse_over_forward", "double_backward")
 #: timed steps per mode and player before the choice
-ROUNDS = 3
-#: reverse over forward must be this much faster (a fraction) in every round to be chosen
-MARGIN = 0.10
+ROUNDS = 5
+#: reverse over forward is chosen when its median time ratio to double backward is below
+#: ``1 - MARGIN``
+MARGIN = 0.03
 _PLAYERS = ("x", "y")
+
+
+def decide(samples: Dict[str, List[float]]) -> str:
+    """The mode :class:`ModeCalibration` keeps, from the paired ``samples`` (seconds per
+    mode, pair k = the k-th sample of each): reverse over forward iff the median of its
+    time over double backward's is below ``1 - MARGIN``."""
+    rof, db = CANDIDATES
+    ratios = [r / d if d > 0 else float("inf") for r, d in zip(samples[rof], samples[db])]
+    return rof if statistics.median(ratios) < 1.0 - MARGIN else db
 
 
 class ModeCalibration:
@@ -59,7 +73,10 @@ class ModeCalibration:
         if not self.warm[player]:
             return CANDIDATES[0]
         s = self.samples[player]
-        return min(reversed(CANDIDATES), key=lambda m: len(s[m]))   # fewer samples first
+        rof, db = CANDIDATES
+        if len(s[rof]) != len(s[db]):            # complete the pair
+            return rof if len(s[rof]) < len(s[db]) else db
+        return db if len(s[db]) % 2 == 0 else rof      # pairs alternate which goes first
 
     def timing(self, player: str) -> bool:
         """Is ``player``'s next step one to time?"""
@@ -75,9 +92,7 @@ class ModeCalibration:
         s = self.samples[player]
         s[mode].append(float(seconds))
         if all(len(s[m]) >= self.rounds for m in CANDIDATES):
-            rof, db = CANDIDATES
-            faster = all(r <= (1.0 - MARGIN) * d for r, d in zip(s[rof], s[db]))
-            self.choice[player] = rof if faster else db
+            self.choice[player] = decide(s)
 
     # ------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict:
@@ -118,14 +133,16 @@ class ModeCalibration:
 
 
 class Stopwatch:
-    """Time of a block: on CPU the process's CPU time (``time.process_time``: other jobs
-    on a shared machine preempt the process without counting, so the comparison of
-    two modes is steadier than by wall time); on CUDA wall time, with the device
-    synchronised at both ends."""
+    """Time of a block. On CPU with one torch thread the process's CPU time
+    (``time.process_time``: other jobs on a shared machine preempt the process without
+    counting, so the comparison of two modes is steadier than by wall time); with more
+    threads wall time (CPU time would add up the threads, and their spin-waits, where the
+    user waits for the slowest); on CUDA wall time, the device synchronised at both ends."""
 
     def __init__(self, device: torch.device):
         self.cuda = device.type == "cuda"
-        self.clock = time.perf_counter if self.cuda else time.process_time
+        one = not self.cuda and torch.get_num_threads() == 1
+        self.clock = time.process_time if one else time.perf_counter
 
     def __enter__(self):
         if self.cuda:

@@ -321,29 +321,33 @@ class _FakeWatch:
         return False
 
 
-def test_calibration_schedule_and_choice_by_every_round():
-    """Warm-up (reverse over forward, untimed), then double backward and reverse over
-    forward alternate; reverse over forward is kept only if it was >= MARGIN faster in
-    every pair of neighbouring steps."""
-    from optimizers.auto_mode import CANDIDATES, MARGIN, ModeCalibration
-    db, rof = CANDIDATES[1], CANDIDATES[0]
+def test_calibration_schedule_and_choice_by_the_median_ratio():
+    """Warm-up (reverse over forward, untimed), then interleaved pairs of the two modes,
+    which one goes first alternating from pair to pair; reverse over forward is kept iff
+    the median over the pairs of its time over double backward's is below 1 - MARGIN."""
+    from optimizers.auto_mode import CANDIDATES, MARGIN, ROUNDS, ModeCalibration
+    rof, db = CANDIDATES
+    assert ROUNDS >= 5
 
-    def calibrate(times):
-        cal, seen, times = ModeCalibration(rounds=3), [], {m: list(v) for m, v in times.items()}
+    def calibrate(times, rounds=5):
+        cal, seen, times = ModeCalibration(rounds), [], {m: list(v) for m, v in times.items()}
         while cal.choice["x"] is None:
             mode, timing = cal.mode("x"), cal.timing("x")
             seen.append((mode, timing))
             cal.record("x", mode, times[mode].pop(0) if timing else None)
         return cal, seen
-    cal, seen = calibrate({db: [5.0, 4.0, 6.0], rof: [2.0, 3.0, 3.0]})
-    assert seen == [(rof, False), (db, True), (rof, True), (db, True), (rof, True),
-                    (db, True), (rof, True)]
+    cal, seen = calibrate({db: [5.0, 4.0, 6.0, 5.0, 5.0], rof: [2.0, 3.0, 3.0, 9.0, 4.0]})
+    assert seen == [(rof, False)] + [(db, True), (rof, True), (rof, True), (db, True)] * 2 \
+        + [(db, True), (rof, True)]
     assert cal.choice == {"x": rof, "y": None}
     assert cal.mode("x") == rof and cal.mode("y") == rof and not cal.timing("y")
-    # faster on the median, but not in every round; or faster by less than the margin
-    assert calibrate({db: [5.0, 1.0, 6.0], rof: [2.0, 9.0, 3.0]})[0].choice["x"] == db
+    # slower on the median, though much faster in two pairs
+    assert calibrate({db: [5.0, 5.0, 1.0, 1.0, 1.0], rof: [1.0, 1.0, 2.0, 2.0, 2.0]}
+                     )[0].choice["x"] == db
+    # faster by less than the margin: double backward, the mode every closure can take
     close = 1.0 - MARGIN / 2
-    assert calibrate({db: [1.0] * 3, rof: [close] * 3})[0].choice["x"] == db
+    assert calibrate({db: [1.0] * 5, rof: [close] * 5})[0].choice["x"] == db
+    assert calibrate({db: [1.0] * 5, rof: [1.0 - 2 * MARGIN] * 5})[0].choice["x"] == rof
     restored = ModeCalibration()
     restored.load_state_dict(cal.state_dict())
     assert restored.state_dict() == cal.state_dict()
@@ -351,25 +355,43 @@ def test_calibration_schedule_and_choice_by_every_round():
         restored.load_state_dict(dict(cal.state_dict(), choice={"x": "forward", "y": None}))
 
 
-@pytest.mark.parametrize("times, choice", [
-    ([3, 3, 1, 1] * 3, ("reverse_over_forward", "reverse_over_forward")),
-    ([3, 1, 1, 3] * 3, ("reverse_over_forward", "double_backward"))])
-def test_auto_chooses_the_mode_measured_faster_per_player(monkeypatch, times, choice):
-    """auto: each player's first steps time both exact modes (here a fake clock: x and y
-    alternate, double backward first); then the faster one is used, and checkpointed."""
+#: fake step times of the 5 calibration pairs, players x and y alternating at each step
+#: (x: rof faster in every pair; y: rof faster, then slower in 3 of the 5 pairs)
+_PAIRS_X = [(3, 1)] * 5                 # (double backward, reverse over forward)
+_PAIRS_Y = [(3, 1), (1, 3), (1, 3), (3, 1), (1, 3)]
+
+
+def _fake_times(pairs_x, pairs_y):
+    """The times the Stopwatch returns, in the order of the timed steps: pair k runs
+    double backward first for even k (x then y at each step)."""
+    out = []
+    for k, ((dx, rx), (dy, ry)) in enumerate(zip(pairs_x, pairs_y)):
+        first, second = ((dx, dy), (rx, ry)) if k % 2 == 0 else ((rx, ry), (dx, dy))
+        out += list(first) + list(second)
+    return out
+
+
+@pytest.mark.parametrize("pairs_y, choice", [
+    (_PAIRS_X, ("reverse_over_forward", "reverse_over_forward")),
+    (_PAIRS_Y, ("reverse_over_forward", "double_backward"))])
+def test_auto_chooses_the_mode_measured_faster_per_player(monkeypatch, pairs_y, choice):
+    """auto: each player's first steps time both exact modes (here a fake clock); then
+    the faster one is used, and checkpointed."""
     import optimizers as O
     from optimizers import autodiff, lead_adam
-    monkeypatch.setattr(lead_adam, "Stopwatch", _FakeWatch([0, 0] + times))   # 0: warm-ups
+    from optimizers.auto_mode import ROUNDS
+    monkeypatch.setattr(lead_adam, "Stopwatch",
+                        _FakeWatch([0, 0] + _fake_times(_PAIRS_X, pairs_y)))   # 0: warm-ups
     duals = []
     real_dual = autodiff.Evaluation._dual_loss
     monkeypatch.setattr(autodiff.Evaluation, "_dual_loss",
                         lambda self, s, *a, **k: duals.append(s) or real_dual(self, s, *a, **k))
     px, py, closure = _gan(norm=False)
     opt = O.LEADAdam(px, py, lr=1e-2, alpha=0.3)
-    for _ in range(7):
+    for _ in range(1 + 2 * ROUNDS):
         opt.step(closure)
     assert (opt._calibration.choice["x"], opt._calibration.choice["y"]) == choice
-    assert duals == ["x", "y"] + ["x", "y"] * 3       # rof at the warm-up and 3 timed steps
+    assert duals == ["x", "y"] * (1 + ROUNDS)       # rof at the warm-up and in every pair
     duals.clear()
     opt.step(closure)
     assert duals == [p for p, c in zip("xy", choice) if c == "reverse_over_forward"]
@@ -380,10 +402,10 @@ def test_auto_iterates_agree_with_double_backward_and_lead_is_unchanged(recwarn)
     """Whatever auto picks, LEAD-Adam's iterates are double backward's up to rounding
     (float64); LEAD (Algorithm 1, which takes g and M apart) is double backward exactly."""
     import optimizers as O
-    auto, opt = _lead_adam_run(None, norm=False, steps=9)      # calibration and after
+    auto, opt = _lead_adam_run(None, norm=False, steps=13)     # calibration and after
     assert opt.mixed_mode == "auto" and opt._auto_fallback is None
     assert None not in opt._calibration.choice.values()
-    dbl, _ = _lead_adam_run("double_backward", norm=False, steps=9)
+    dbl, _ = _lead_adam_run("double_backward", norm=False, steps=13)
     assert max(float((a - b).abs().max()) for a, b in zip(auto, dbl)) < 1e-12
     runs = {}
     for mode in ("auto", "double_backward"):
