@@ -4,13 +4,23 @@ to the alternating Adam step measured in the same run.
 Models: LEAD Table 2's 8-Gaussians MLPs (``gans.models.build_models("mlp", (2,), width=W)``:
 four affine layers with ReLU, z in R^64), batch 128, non-saturating loss
 (``gans.losses.non_saturating``, BCE with logits), closures in the per-player form
-``closure(player)``. Two styles of step (``--styles``):
+``closure(player)``. Three styles of step (``--styles``):
 
 * ``fixed``: one batch of data and z drawn once, every closure call reuses it (the cost
   of the optimizer's arithmetic alone);
-* ``train``: the closure draws a fresh 8-Gaussians batch and fresh z at every call, as a
-  training loop does (``lr = 2e-4``: issue 19's setting; the learning rate does not
-  change the cost).
+* ``train``: the closure draws a fresh 8-Gaussians batch and fresh z at every call
+  (``lr = 2e-4``: issue 19's setting; the learning rate does not change the cost);
+* ``loop``: the library's own training step, ``gans.run.Run.step()`` -- what
+  ``gamemech train`` / ``gans.train.train`` run each iteration (the batch and z drawn once
+  per step by the run's samplers, the closure it builds, ``opt.step``, the losses logged)
+  -- with the settings of ``gamemech train --task 8gaussians --preset lead-code`` at the
+  given width: batch 256 (not ``--batch``), z in R^64, N(0, 0.02) weights, Adam lr 3e-4,
+  betas (0.5, 0.9) / (0.55, 0.9), alpha 0.6 and the official code's coupling
+  ``mixed_source="opponent"`` (for which the run's closure is the pair form). Methods:
+  ``adam-alt``, ``adam-alt-fused``, ``adam-sim``, ``lead-adam`` and ``lead-adam-nograd``
+  (the others are not run in this style).
+
+``--thread-counts 1,2`` repeats everything with each number of torch threads.
 
 Methods (one optimizer step each; the parameters are those of one G, D pair):
 
@@ -67,8 +77,16 @@ FUSED = "adam-alt-fused"
 LR, ALPHA, BETAS = 1e-4, 0.3, (0.5, 0.99)
 #: the training-style step's learning rate (issue 19); the cost does not depend on it
 LR_TRAIN = 2e-4
-STYLES = ("fixed", "train")
-STYLE_TEXT = {"fixed": "one fixed batch and z", "train": "fresh data and z at every closure call"}
+STYLES = ("fixed", "train", "loop")
+STYLE_TEXT = {"fixed": "one fixed batch and z", "train": "fresh data and z at every closure call",
+              "loop": "gans.run.Run.step() of the lead-code preset (batch 256, "
+                      "mixed_source='opponent')"}
+#: ``loop`` style: method -> (``TrainConfig.optimizer``, extra ``hyper``) of the run
+LOOP_METHODS = {"adam-alt": ("adam-alt", {}), "adam-alt-fused": ("adam-alt", {"fused": True}),
+                "adam-sim": ("adam", {}), "lead-adam": ("lead-adam", {}),
+                "lead-adam-nograd": ("lead-adam", {"set_grad": False})}
+#: the preset the ``loop`` style trains with
+LOOP_PRESET = "lead-code"
 #: issue 19's target for LEAD-Adam / alternating Adam: 2.0x below width 1024, 1.8x from it
 TARGETS = ((1024, 1.8), (0, 2.0))
 #: LEAD App. I's coupling for the 8-Gaussians GAN: none for G (x), 0.3 for D (y)
@@ -165,6 +183,29 @@ class Problem:
         return closure
 
 
+class LoopProblem:
+    """The ``loop`` style: a fresh ``gans.run.Run`` of the :data:`LOOP_PRESET` preset at
+    ``width`` for every method (the same seed: the same models and batches); its step is
+    ``Run.step()``."""
+
+    def __init__(self, width: int, device: str, seed: int):
+        self.width, self.device, self.seed = width, device, seed
+        self.n_params = self.make("adam-alt", None)[0].n_params
+
+    def make(self, method: str, mode: Optional[str]):
+        """``(run, its optimizer)`` for ``method`` (``mode``: LEAD-Adam's mixed_mode)."""
+        from gans.presets import config
+        from gans.run import Run
+        optimizer, hyper = LOOP_METHODS[method]
+        hyper = dict(hyper, **({"mixed_mode": mode} if mode is not None else {}))
+        threads = torch.get_num_threads()
+        cfg = config(LOOP_PRESET, width=self.width, seed=self.seed, device=self.device,
+                     progress=False, eval_every=0, optimizer=optimizer, hyper=hyper,
+                     threads=threads)
+        run = Run(cfg, torch.device(self.device))
+        return run, run.opt
+
+
 def count_flops(fn: Callable[[], object]) -> float:
     """Floating-point operations of one call as counted by ``torch.profiler`` (matrix
     products and elementwise arithmetic; independent of machine load)."""
@@ -180,23 +221,34 @@ def time_method(prob: Problem, method: str, mode: Optional[str], steps: int, dev
     """``(median seconds, flops or None)`` of ``steps`` steps of a fresh optimizer after one
     warm-up step (one timed step only when the warm-up took longer than ``slow_seconds``);
     with ``flops``, one more (untimed) step is run under the profiler to count FLOPs."""
-    factory, _, loss_name = METHODS[method]
-    opt = factory(list(prob.G.parameters()), list(prob.D.parameters()), mode, prob.lr)
-    closure = prob.closure(loss_name)
-    warm = time_call(lambda: opt.step(closure), device)  # lazy state, allocator
+    if isinstance(prob, LoopProblem):
+        run, opt = prob.make(method, mode)
+        step = run.step
+    else:
+        factory, _, loss_name = METHODS[method]
+        opt = factory(list(prob.G.parameters()), list(prob.D.parameters()), mode, prob.lr)
+        closure = prob.closure(loss_name)
+
+        def step():
+            opt.step(closure)
+    warm = time_call(step, device)  # lazy state, allocator
     for _ in range(50):                  # auto: until it has chosen (11 steps)
         if None not in getattr(opt, "mixed_mode_choice", {}).values():
             break
-        opt.step(closure)
+        step()
     steps = 1 if warm > slow_seconds else steps
-    t = median([time_call(lambda: opt.step(closure), device) for _ in range(steps)])
+    t = median([time_call(step, device) for _ in range(steps)])
     # the profiler's records of a slow step can exhaust memory (FR [forward] at width 2000
     # was killed at 23 GB on a 23 GB machine): count FLOPs of fast steps only
-    return t, (count_flops(lambda: opt.step(closure)) if flops and t <= slow_seconds else None)
+    return t, (count_flops(step) if flops and t <= slow_seconds else None)
 
 
 def bench_width(width: int, labels: List[tuple], args, style: str = "fixed") -> List[Dict]:
-    prob = Problem(width, args.batch, args.device, args.seed, style)
+    if style == "loop":
+        prob = LoopProblem(width, args.device, args.seed)
+        labels = [v for v in labels if v[1] in LOOP_METHODS]
+    else:
+        prob = Problem(width, args.batch, args.device, args.seed, style)
     times: Dict[str, List[float]] = {lab: [] for lab, _, _ in labels}
     ratios: Dict[str, List[float]] = {lab: [] for lab, _, _ in labels}
     fused_ratios: Dict[str, List[float]] = {lab: [] for lab, _, _ in labels}
@@ -222,7 +274,8 @@ def bench_width(width: int, labels: List[tuple], args, style: str = "fixed") -> 
                 fused_ratios[lab].append(this[lab] / this[FUSED])
     rows = []
     for lab, method, mode in labels:
-        rows.append({"style": style, "width": width, "params": prob.n_params, "label": lab,
+        rows.append({"style": style, "threads": torch.get_num_threads(), "width": width,
+                     "params": prob.n_params, "label": lab,
                      "method": method,
                      "mixed_mode": mode, "ms_per_iter": 1e3 * median(times[lab]),
                      "ms_all_repeats": [1e3 * t for t in times[lab]],
@@ -251,13 +304,16 @@ def verdict(rows: List[Dict], min_width: int = 256) -> Dict:
         if not r["method"].startswith("lead-adam"):
             continue
         extra = next((e for e in rows if e["width"] == r["width"] and e["style"] == r["style"]
+                      and e.get("threads") == r.get("threads")
                       and e["method"] == "extra-adam"), None)
         rel = r["ratio_to_adam_alt"] / extra["ratio_to_adam_alt"] if extra else None
         prefix = "" if r["method"] == "lead-adam" else f"{r['method']} "   # keys as before
         style = "" if r["style"] == "fixed" else f"{r['style']} "
-        key = f"{style}{prefix}width {r['width']} [{r['mixed_mode']}]"
+        threads = "" if r.get("thread_key") is None else f"{r['thread_key']} threads "
+        key = f"{threads}{style}{prefix}width {r['width']} [{r['mixed_mode']}]"
         bound = target_for(r["width"])
-        out[key] = {"style": r["style"], "method": r["method"], "width": r["width"],
+        out[key] = {"style": r["style"], "threads": r.get("threads"), "method": r["method"],
+                    "width": r["width"],
                     "mixed_mode": r["mixed_mode"],
                     "ratio_to_adam_alt": r["ratio_to_adam_alt"],
                     "ratio_to_adam_alt_fused": r["ratio_to_adam_alt_fused"],
@@ -272,6 +328,10 @@ def verdict(rows: List[Dict], min_width: int = 256) -> Dict:
 def table(rows: List[Dict], widths: Sequence[int]) -> str:
     """Methods down, widths across, one table per style; ``*`` marks a figure from one
     repeat (a slow method)."""
+    threads = list(dict.fromkeys(r.get("threads") for r in rows))
+    if len(threads) > 1:
+        return "\n\n".join(f"### {t} torch thread{'s' if t != 1 else ''}\n\n" + table(
+            [r for r in rows if r.get("threads") == t], widths) for t in threads)
     styles = list(dict.fromkeys(r["style"] for r in rows))
     if len(styles) > 1:
         return "\n\n".join(f"**{s}** ({STYLE_TEXT[s]})\n\n" + table(
@@ -334,7 +394,11 @@ def parse(argv: Optional[Sequence[str]]):
                         f"(default: the three explicit ones)")
     p.add_argument("--styles", default=",".join(STYLES),
                    help="fixed (one batch for every call), train (fresh data and z at every "
-                        "closure call), or both (default)")
+                        "closure call), loop (gans.run.Run.step of the lead-code preset), or "
+                        "a comma-separated subset (default: all three)")
+    p.add_argument("--thread-counts", type=int_list, default=None,
+                   help="comma-separated torch thread counts to measure each in turn "
+                        "(e.g. 1,2; overrides --threads)")
     p.add_argument("--steps", type=positive_int, default=None, help="timed steps per repeat (3)")
     p.add_argument("--batch", type=positive_int, default=128)
     p.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -365,9 +429,16 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     payload = run_header(NAME, argv, args, args.device)
     labels = variants(args.methods, args.modes)
     rows = []
-    for style in args.styles:
-        for w in args.widths:
-            rows += bench_width(w, labels, args, style)
+    counts = args.thread_counts or [args.threads]
+    for threads in counts:
+        torch.set_num_threads(threads)
+        for style in args.styles:
+            for w in args.widths:
+                new = bench_width(w, labels, args, style)
+                for r in new:
+                    r["thread_key"] = threads if len(counts) > 1 else None
+                rows += new
+    torch.set_num_threads(args.threads)
     finish_header(payload)
     v = verdict(rows)
     payload.update(settings={k: v_ for k, v_ in vars(args).items() if k != "out"},
@@ -376,8 +447,9 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
                    rows=rows, lead_adam_target=v)
     md = table(rows, args.widths)
     note = (f"\nms per iteration (median over {args.repeats} repeats of the median of "
-            f"{args.steps} steps), batch {args.batch}, device {args.device}, torch threads "
-            f"{args.threads}; ratios to alternating Adam in the same repeat; FLOP ratio: "
+            f"{args.steps} steps), batch {args.batch} (loop style: 256), device {args.device}, "
+            f"torch threads {','.join(map(str, counts))}; ratios to alternating Adam in the same "
+            f"repeat; FLOP ratio: "
             f"torch.profiler's count for one step (load-independent; '-': not counted for steps "
             f"slower than {args.slow_seconds} s, whose profiles can exhaust memory); * = a method slower "
             f"than {args.slow_seconds} s per step, timed on one step in the first repeat only."
@@ -385,8 +457,12 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     alphas = {"lead-adam": f"alpha (G, D) = ({ALPHA}, {ALPHA})",
               "lead-adam-nograd": f"alpha (G, D) = ({ALPHA}, {ALPHA}), set_grad=False",
               "lead-adam-g0": f"alpha (G, D) = {ALPHA_APP_I} (App. I)"}
-    lines = [f"- {x['style']}: {x['method']} width {x['width']} [{x['mixed_mode']}] "
-             f"({alphas[x['method']]}): {x['ratio_to_adam_alt']:.2f}x alternating Adam "
+    loop = {"lead-adam": "lead-code: alpha 0.6, mixed_source='opponent'",
+            "lead-adam-nograd": "lead-code: alpha 0.6, mixed_source='opponent', set_grad=False"}
+    lines = [f"- {x['style']}, {x['threads']} thread(s): {x['method']} width {x['width']} "
+             f"[{x['mixed_mode']}] "
+             f"({(loop if x['style'] == 'loop' else alphas)[x['method']]}): "
+             f"{x['ratio_to_adam_alt']:.2f}x alternating Adam "
              f"({'meets' if x['meets_target'] else 'MISSES'} <= {x['target']}x)"
              + (f", {x['relative_to_extra_adam']:.2f}x Extra-Adam "
                 f"({'within' if x['within_10pct_of_extra_adam'] else 'NOT within'} 10%)"

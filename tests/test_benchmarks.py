@@ -99,22 +99,29 @@ def test_cost_per_iteration_quick(tmp_path):
 
 
 def test_cost_per_iteration_training_style_quick(tmp_path):
-    """Both styles (fresh data and z per closure call: ``train``), LEAD-Adam's ``auto``
-    timed after its calibration, ratios to both baselines, issue 19's targets per width."""
+    """All three styles (fresh data and z per closure call: ``train``; the library's
+    training step ``gans.run.Run.step`` of the lead-code preset: ``loop``, which runs only
+    its methods), LEAD-Adam's ``auto`` timed after its calibration, ratios to both
+    baselines, issue 19's targets per width and per number of torch threads."""
     from benchmarks.cost_per_iteration import target_for
-    payload, _ = _run("cost_per_iteration", tmp_path, "--methods", "lead-adam,adam-alt-fused",
-                      "--modes", "auto", "--no-flops")
+    payload, _ = _run("cost_per_iteration", tmp_path, "--methods",
+                      "lead-adam,adam-alt-fused,extra-adam", "--modes", "auto", "--no-flops",
+                      "--thread-counts", "1,2")
     rows = payload["rows"]
-    assert {(r["style"], r["label"]) for r in rows} == {
-        (s, lab) for s in ("fixed", "train")
-        for lab in ("adam-alt", "adam-alt-fused", "lead-adam [auto]")}
+    labels = ("adam-alt", "adam-alt-fused", "lead-adam [auto]")
+    assert sorted((r["threads"], r["style"], r["label"]) for r in rows) == sorted(
+        [(t, s, lab) for t in (1, 2) for s in ("fixed", "train") for lab in labels + ("extra-adam",)]
+        + [(t, "loop", lab) for t in (1, 2) for lab in labels])
     for r in rows:
         assert r["ms_per_iter"] > 0 and r["ratio_to_adam_alt_fused"] > 0
     target = payload["lead_adam_target"]
-    assert set(target) == {"width 16 [auto]", "train width 16 [auto]"}
-    assert all(v["target"] == 2.0 and v["relative_to_extra_adam"] is None
+    assert set(target) == {f"{t} threads {s}width 16 [auto]" for t in (1, 2)
+                           for s in ("", "train ", "loop ")}
+    assert all(v["target"] == 2.0 for v in target.values())
+    assert all((v["relative_to_extra_adam"] is None) == (v["style"] == "loop")
                for v in target.values())
     assert (target_for(256), target_for(1024), target_for(2000)) == (2.0, 1.8, 1.8)
+    assert torch.get_num_threads() == 1           # --threads (1) restored afterwards
 
 
 def test_derivative_passes_quick(tmp_path):
