@@ -45,15 +45,19 @@ Methods (one optimizer step each; the parameters are those of one G, D pair):
 * ``wgan-gp``: alternating Adam on the WGAN-GP loss (penalty by double backward).
 
 Protocol: in each repeat every method (in a rotated order) gets a fresh optimizer, one
-warm-up step (it creates the lazy state; for ``auto``, the steps until its choice) and
-``--steps`` timed steps; its time is the median step. A method's ratio is its time over adam-alt's in the same repeat; the
-table gives medians over repeats. CUDA timings synchronise before and after each step.
+warm-up step (it creates the lazy state) and ``--steps`` timed steps; its time is the
+median step. ``auto`` is calibrated once, in the first repeat (its steps until the
+choice, untimed: ``optimizers.auto_mode``), and that optimizer is timed in every repeat
+(its choice per player is in the JSON rows, ``auto_choice``). A method's ratio is its
+time over adam-alt's in the same repeat; the table gives medians over repeats. CUDA
+timings synchronise before and after each step.
 
 Run ``python benchmarks/cost_per_iteration.py`` (``--quick`` for a smoke version).
 """
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -216,11 +220,39 @@ def count_flops(fn: Callable[[], object]) -> float:
     return float(sum(e.flops for e in prof.key_averages()))
 
 
+#: ``--clock``: "wall" (``time.perf_counter``) or "cpu" (``time.process_time``)
+CLOCK = {"clock": "wall"}
+
+
+def _timer(device: str):
+    """``time_call`` (wall) or its CPU-time twin (``--clock cpu``: with one torch thread
+    on a loaded machine, the time the process computed, not the time it waited)."""
+    if CLOCK["clock"] == "wall" or str(device).startswith("cuda"):
+        return time_call
+
+    def cpu_call(fn, device="cpu"):
+        t = time.process_time()
+        fn()
+        return time.process_time() - t
+    return cpu_call
+
+
 def time_method(prob: Problem, method: str, mode: Optional[str], steps: int, device: str,
-                slow_seconds: float = float("inf"), flops: bool = False):
+                slow_seconds: float = float("inf"), flops: bool = False,
+                calibrated: Optional[Dict] = None):
     """``(median seconds, flops or None)`` of ``steps`` steps of a fresh optimizer after one
     warm-up step (one timed step only when the warm-up took longer than ``slow_seconds``);
-    with ``flops``, one more (untimed) step is run under the profiler to count FLOPs."""
+    with ``flops``, one more (untimed) step is run under the profiler to count FLOPs.
+    ``calibrated``: a dict that keeps, for ``mixed_mode="auto"``, the optimizer (and its
+    step) calibrated in the first repeat, so that later repeats time it again without
+    calibrating anew; ``calibrated["choice"]`` is its choice per player."""
+    key = (method, mode)
+    if mode == "auto" and calibrated is not None and key in calibrated:
+        opt, step = calibrated[key]
+        time_call = _timer(device)
+        steps = 1 if time_call(step, device) > slow_seconds else steps
+        t = median([time_call(step, device) for _ in range(steps)])
+        return t, None
     if isinstance(prob, LoopProblem):
         run, opt = prob.make(method, mode)
         step = run.step
@@ -231,11 +263,15 @@ def time_method(prob: Problem, method: str, mode: Optional[str], steps: int, dev
 
         def step():
             opt.step(closure)
+    time_call = _timer(device)
     warm = time_call(step, device)  # lazy state, allocator
     for _ in range(50):                  # auto: until it has chosen (11 steps)
         if None not in getattr(opt, "mixed_mode_choice", {}).values():
             break
         step()
+    if mode == "auto" and calibrated is not None:
+        calibrated[key] = (opt, step)
+        calibrated.setdefault("choice", {})[key] = dict(opt.mixed_mode_choice)
     steps = 1 if warm > slow_seconds else steps
     t = median([time_call(step, device) for _ in range(steps)])
     # the profiler's records of a slow step can exhaust memory (FR [forward] at width 2000
@@ -254,6 +290,7 @@ def bench_width(width: int, labels: List[tuple], args, style: str = "fixed") -> 
     fused_ratios: Dict[str, List[float]] = {lab: [] for lab, _, _ in labels}
     slow: set = set()
     flops: Dict[str, float] = {}
+    calibrated: Dict = {}         # auto: calibrated once (first repeat), timed in every one
     for rep in range(args.repeats):
         k = rep % len(labels)
         order = labels[k:] + labels[:k]  # rotate: no method always runs first
@@ -262,7 +299,8 @@ def bench_width(width: int, labels: List[tuple], args, style: str = "fixed") -> 
             if rep and lab in slow:
                 continue
             this[lab], f = time_method(prob, method, mode, args.steps, args.device,
-                                       args.slow_seconds, flops=args.flops and rep == 0)
+                                       args.slow_seconds, flops=args.flops and rep == 0,
+                                       calibrated=calibrated)
             if f is not None:
                 flops[lab] = f
             times[lab].append(this[lab])
@@ -277,7 +315,9 @@ def bench_width(width: int, labels: List[tuple], args, style: str = "fixed") -> 
         rows.append({"style": style, "threads": torch.get_num_threads(), "width": width,
                      "params": prob.n_params, "label": lab,
                      "method": method,
-                     "mixed_mode": mode, "ms_per_iter": 1e3 * median(times[lab]),
+                     "mixed_mode": mode,
+                     "auto_choice": calibrated.get("choice", {}).get((method, mode)),
+                     "ms_per_iter": 1e3 * median(times[lab]),
                      "ms_all_repeats": [1e3 * t for t in times[lab]],
                      "ratio_to_adam_alt": median(ratios[lab]),
                      "ratio_to_adam_alt_fused": (median(fused_ratios[lab]) if fused_ratios[lab]
@@ -314,7 +354,7 @@ def verdict(rows: List[Dict], min_width: int = 256) -> Dict:
         bound = target_for(r["width"])
         out[key] = {"style": r["style"], "threads": r.get("threads"), "method": r["method"],
                     "width": r["width"],
-                    "mixed_mode": r["mixed_mode"],
+                    "mixed_mode": r["mixed_mode"], "auto_choice": r.get("auto_choice"),
                     "ratio_to_adam_alt": r["ratio_to_adam_alt"],
                     "ratio_to_adam_alt_fused": r["ratio_to_adam_alt_fused"],
                     "relative_to_extra_adam": rel,
@@ -396,6 +436,9 @@ def parse(argv: Optional[Sequence[str]]):
                    help="fixed (one batch for every call), train (fresh data and z at every "
                         "closure call), loop (gans.run.Run.step of the lead-code preset), or "
                         "a comma-separated subset (default: all three)")
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="wall time (default) or the process's CPU time (a loaded machine, one "
+                        "torch thread: what the process computed, not what it waited)")
     p.add_argument("--thread-counts", type=int_list, default=None,
                    help="comma-separated torch thread counts to measure each in turn "
                         "(e.g. 1,2; overrides --threads)")
@@ -427,6 +470,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse(argv)
     payload = run_header(NAME, argv, args, args.device)
+    CLOCK["clock"] = args.clock
     labels = variants(args.methods, args.modes)
     rows = []
     counts = args.thread_counts or [args.threads]
@@ -446,7 +490,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
                               betas=BETAS, cg_iters=CG_ITERS),
                    rows=rows, lead_adam_target=v)
     md = table(rows, args.widths)
-    note = (f"\nms per iteration (median over {args.repeats} repeats of the median of "
+    note = (f"\nms per iteration ({'process CPU time; ' if args.clock == 'cpu' else ''}"
+            f"median over {args.repeats} repeats of the median of "
             f"{args.steps} steps), batch {args.batch} (loop style: 256), device {args.device}, "
             f"torch threads {','.join(map(str, counts))}; ratios to alternating Adam in the same "
             f"repeat; FLOP ratio: "
@@ -470,6 +515,8 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
              + (f"; {x['ratio_to_adam_alt_fused']:.2f}x fused alternating Adam"
                 if x["ratio_to_adam_alt_fused"] is not None else "")
              + ("" if x["target_applies"] else " [width < 256: target does not apply]")
+             + ("" if not x.get("auto_choice") else " (auto chose " + ", ".join(
+                 f"{p}: {c}" for p, c in x["auto_choice"].items()) + ")")
              for x in v.values()]
     text = md + "\n" + note + ("\n\n" + "\n".join(lines) if lines else "")
     print(text)

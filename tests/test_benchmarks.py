@@ -114,6 +114,9 @@ def test_cost_per_iteration_training_style_quick(tmp_path):
         + [(t, "loop", lab) for t in (1, 2) for lab in labels])
     for r in rows:
         assert r["ms_per_iter"] > 0 and r["ratio_to_adam_alt_fused"] > 0
+        assert (r["auto_choice"] is not None) == (r["mixed_mode"] == "auto")
+        if r["auto_choice"]:            # calibrated before it was timed
+            assert set(r["auto_choice"]) == {"x", "y"} and None not in r["auto_choice"].values()
     target = payload["lead_adam_target"]
     assert set(target) == {f"{t} threads {s}width 16 [auto]" for t in (1, 2)
                            for s in ("", "train ", "loop ")}
