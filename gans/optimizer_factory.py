@@ -128,6 +128,8 @@ def describe_optimizer(cfg: TrainConfig, opt) -> dict:
            "options": {k: _plain(v) for k, v in getattr(opt, "options", {}).items()}}
     if hasattr(opt, "mixed_mode"):
         out["options"]["mixed_mode"] = opt.mixed_mode
+    if hasattr(opt, "mixed_mode_choice"):       # LEAD-Adam: what "auto" measured and chose
+        out["options"]["mixed_mode_choice"] = dict(opt.mixed_mode_choice)
     if cfg.optimizer == "derived":
         rule = derive_rule(cfg)
         out["derived"] = {"forces": cfg.forces.split(","), "scheme": cfg.scheme,

@@ -209,6 +209,9 @@ def test_opponent_coupling_steps_with_the_pair_closure_and_the_same_iterates(mod
                      + list(run.D.parameters())]
     run, a = go(pair=True)
     assert run.closure_for(*run.batch()).__code__.co_argcount == 0     # the pair form
+    from gans.optimizer_factory import describe_optimizer
+    assert describe_optimizer(run.cfg, run.opt)["options"]["mixed_mode_choice"] == {
+        "x": mode, "y": mode}                                # recorded in metrics.json
     _, b = go(pair=False)
     assert all(torch.equal(x, y) for x, y in zip(a, b))
     own = Run(config("lead-code", width=16, optimizer="lead-adam",
