@@ -138,12 +138,14 @@ MODES = ("double_backward", "forward", "reverse_over_forward", "auto")
 DEFAULT_MODES = ("double_backward", "forward", "reverse_over_forward")
 
 
-def variants(names: Sequence[str], modes: Sequence[str]) -> List[tuple]:
-    """``(label, method, mixed_mode)`` for every method, one per mode where it has one."""
+def variants(names: Sequence[str], modes: Sequence[str],
+             own_modes: Optional[Dict[str, List[str]]] = None) -> List[tuple]:
+    """``(label, method, mixed_mode)`` for every method, one per mode where it has one
+    (``own_modes[method]``, from ``--methods name:mode+mode``, replaces ``modes``)."""
     out = []
     for n in names:
         if METHODS[n][1]:
-            out += [(f"{n} [{m}]", n, m) for m in modes]
+            out += [(f"{n} [{m}]", n, m) for m in (own_modes or {}).get(n, modes)]
         else:
             out.append((n, n, None))
     return out
@@ -428,7 +430,8 @@ def parse(argv: Optional[Sequence[str]]):
     p = base_parser(__doc__.split("\n")[0])
     p.add_argument("--widths", type=int_list, default=None, help="default 64,256,1024,2000")
     p.add_argument("--methods", default=None,
-                   help=f"comma-separated subset of {','.join(METHODS)} (adam-alt is always run)")
+                   help=f"comma-separated subset of {','.join(METHODS)} (adam-alt is always "
+                        f"run); 'name:mode+mode' runs that method in those modes only")
     p.add_argument("--modes", default=",".join(DEFAULT_MODES),
                    help=f"mixed-term modes for lead-adam, cgd, fr, a subset of {','.join(MODES)} "
                         f"(default: the three explicit ones)")
@@ -451,11 +454,19 @@ def parse(argv: Optional[Sequence[str]]):
                    help="a method whose step takes longer is timed on one step, in the first "
                         "repeat only (its ratio still uses that repeat's adam-alt)")
     args = p.parse_args(argv)
-    names = list(METHODS) if args.methods is None else [
+    entries = list(METHODS) if args.methods is None else [
         m.strip() for m in args.methods.split(",") if m.strip()]
-    bad = [m for m in names if m not in METHODS]
-    if bad:
-        p.error(f"--methods: unknown method {bad[0]!r}; valid: {', '.join(METHODS)}")
+    names, args.own_modes = [], {}
+    for entry in entries:
+        name, _, own = entry.partition(":")
+        if name not in METHODS:
+            p.error(f"--methods: unknown method {name!r}; valid: {', '.join(METHODS)}")
+        if own:
+            args.own_modes[name] = [m for m in own.split("+") if m]
+            if not METHODS[name][1] or any(m not in MODES for m in args.own_modes[name]):
+                p.error(f"--methods {entry!r}: 'name:mode+mode' takes a method with mixed-term "
+                        f"modes and modes among {','.join(MODES)}")
+        names.append(name)
     args.methods = [BASELINE] + [m for m in names if m != BASELINE]
     parse_modes(p, args, MODES)
     args.styles = [t.strip() for t in args.styles.split(",") if t.strip()]
@@ -471,7 +482,7 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     args = parse(argv)
     payload = run_header(NAME, argv, args, args.device)
     CLOCK["clock"] = args.clock
-    labels = variants(args.methods, args.modes)
+    labels = variants(args.methods, args.modes, args.own_modes)
     rows = []
     counts = args.thread_counts or [args.threads]
     for threads in counts:

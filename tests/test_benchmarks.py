@@ -202,3 +202,19 @@ def test_adam_kernels_quick(tmp_path):
     assert payload["rows"][0]["ratio_to_fused"] == 1.0
     assert all(r["ms"] > 0 for r in payload["rows"])
     assert (tmp_path / "adam_kernels.md").stat().st_size > 0
+
+
+def test_cost_per_iteration_methods_with_their_own_modes(tmp_path):
+    """``--methods name:mode+mode`` runs that method in those modes only; a method without
+    modes, or an unknown mode, is a usage error (exit 2)."""
+    from benchmarks.cost_per_iteration import parse, variants
+    args = parse(["--out", str(tmp_path), "--methods",
+                  "lead-adam,lead-adam-nograd:reverse_over_forward", "--modes",
+                  "auto,double_backward"])
+    assert [lab for lab, _, _ in variants(args.methods, args.modes, args.own_modes)] == [
+        "adam-alt", "lead-adam [auto]", "lead-adam [double_backward]",
+        "lead-adam-nograd [reverse_over_forward]"]
+    for bad in ("adam-sim:auto", "lead-adam:sideways"):
+        with pytest.raises(SystemExit) as err:
+            parse(["--out", str(tmp_path), "--methods", bad])
+        assert err.value.code == 2
