@@ -209,8 +209,10 @@ class GameOptimizer(torch.optim.Optimizer):
         that player was evaluated (the start of the step; for alternating methods player
         y's at ``(x_{k+1}, y_k)``). Existing ``.grad`` tensors are overwritten in place,
         not added to. ``False`` leaves ``.grad`` alone: LEAD-Adam's one-pass direction
-        (``mixed_mode="auto"`` on large games, ``"reverse_over_forward"``) then needs one
-        reverse pass fewer per player.
+        by reverse over forward with the own mixed term (``mixed_source="own"``) then
+        needs one reverse pass fewer per player (the plain gradient is a reverse pass of
+        its own there: :meth:`optimizers.autodiff.Evaluation._dual_terms`); with the
+        opponent's (``"opponent"``) and by double backward it comes with the direction.
     """
 
     hyper: Dict[str, Hyper] = {}

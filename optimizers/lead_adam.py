@@ -52,10 +52,12 @@ class LEADAdam(GameOptimizer):
         (-grad_ij L_j . d_j, the official code's non-zero-sum mode); see :class:`LEAD`.
     mixed_mode: see :class:`~optimizers.base.GameOptimizer`. With one alpha per player
         and the default ``"auto"``, each player's first steps time line 7 / 15's
-        ``g + alpha M`` as one reverse pass over a forward-mode JVP
-        (:meth:`~optimizers.autodiff.Evaluation.grad_plus_mixed`) and by double
-        backward, and the faster is kept (:mod:`optimizers.auto_mode`; the choice is
-        saved in :meth:`state_dict`).
+        ``g + alpha M`` by reverse over a forward-mode JVP
+        (:meth:`~optimizers.autodiff.Evaluation.grad_plus_mixed`: own mixed term, one
+        reverse pass; the opponent's, one dual evaluation of ``L_j`` and the plain
+        gradient alongside) and by double backward, and the faster is kept
+        (:mod:`optimizers.auto_mode`; the choice is saved in :meth:`state_dict` and
+        shown by :attr:`mixed_mode_choice`).
 
     Adam (lines 8-12 / 16-20) runs as torch's fused kernel (:func:`~optimizers.functional.adam_`)
     in place on buffers recycled from the state tensors the previous step replaced, so a
