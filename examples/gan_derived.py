@@ -171,6 +171,8 @@ def main(argv=None):
     p.add_argument("--only", nargs="*", default=None,
                    help="train only the groups whose label contains one of these strings")
     p.add_argument("--report-only", action="store_true")
+    p.add_argument("--reverse", action="store_true",
+                   help="work through the jobs from the last (a second process on the same OUT)")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     out = Path(a.out)
@@ -185,7 +187,7 @@ def main(argv=None):
         by_label = {g["label"]: g for g in todo}
         jobs = [{"width": a.width, "seed": s, "optimizer": "derived", "group": g["label"]}
                 for s in range(a.first_seed, a.first_seed + a.seeds) for g in todo]
-        run_queue(jobs, out / "runs.jsonl",
+        run_queue(jobs[::-1] if a.reverse else jobs, out / "runs.jsonl",
                   lambda j: run_one(j, out, a.iters, a.eval_every,
                                     overrides(by_label[j["group"]]), tag(j["group"])),
                   key=lambda j: {k: j[k] for k in ("width", "seed", "group")})

@@ -3,6 +3,7 @@ resumable run queue, the table statistics against independent computations, the 
 from __future__ import annotations
 
 import importlib.util
+import os
 import json
 import sys
 from pathlib import Path
@@ -109,3 +110,34 @@ def test_derived_groups_and_small_run(tmp_path):
     grad_only = next(r for r in runs if r["group"] == "derived: gradient only")
     assert grad_only["energy_distance"] == pytest.approx(ref_runs["adam-alt"]["energy_distance"],
                                                          rel=1e-5)
+
+
+def test_run_queue_shares_a_queue_between_processes(tmp_path):
+    """A job claimed by a live process is left to it; a dead process's claim is taken over;
+    a job recorded by another process meanwhile is not run again."""
+    import hashlib
+    import subprocess
+    results = tmp_path / "runs.jsonl"
+    key = lambda j: {"i": j["i"]}
+    claims = tmp_path / ".claims"
+    claims.mkdir()
+
+    def claim_file(i):
+        return claims / (hashlib.sha1(json.dumps({"i": i}).encode()).hexdigest()[:16] + ".pid")
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    claim_file(0).write_text(str(os.getppid()))               # alive: not ours
+    claim_file(1).write_text(str(dead.pid))                   # dead: taken over
+    ran = []
+
+    def run_one(job):
+        ran.append(job["i"])
+        if job["i"] == 1:                                      # "another process" finishes 2
+            common.append_run(results, {"i": 2, "x": -1})
+        return {"x": job["i"]}
+
+    runs = common.run_queue([{"i": i} for i in range(4)], results, run_one, key)
+    assert ran == [1, 3]
+    assert sorted(r["i"] for r in runs) == [1, 2, 3]
+    assert list(claims.iterdir()) == [claim_file(0)]           # ours removed, theirs kept
