@@ -105,7 +105,8 @@ PHYS = dict(mu=1.5, q=0.7, gamma=0.4)
 @pytest.mark.parametrize("scheme", ["semi-implicit", "implicit-friction", "implicit-magnetic",
                                     "nesterov", "implicit-curl"])
 @pytest.mark.parametrize("forces", [("curl", "magnetic", "friction"),
-                                    ("curl", "friction", "consensus")])
+                                    ("curl", "friction", "consensus"),
+                                    ("magnetic", "friction", "consensus")])     # no curl
 def test_member_equals_velocity_form(scheme, forces):
     h, A, x0, y0 = quadratic_problem(1)
     d = 0.15
@@ -235,6 +236,45 @@ def test_consensus_derivation_is_consensus_optimization():
     got, _ = run_optimizer(lambda px, py: O.from_rule(rule, px, py), f, x0, y0)
     ref, _ = run_optimizer(lambda px, py: O.CO(px, py, lr=d * d, gamma=g), f, x0, y0)
     assert np.abs(got - ref).max() <= 1e-13
+
+
+def test_consensus_alone_is_hamiltonian_gradient_descent():
+    """Consensus + friction with mu = m/delta (beta = 0, eta = 0: no curl) is Hamiltonian
+    gradient descent (Balduzzi et al. 2018; Loizou et al. 2020), z <- z - lr grad H,
+    H = 1/2 |v|^2, lr = gamma delta^2/m: against it written in numpy on a quadratic game
+    (grad H = K^T K z) and by plain autograd on a nonlinear game."""
+    d, g = 0.3, 0.8
+    rule = _rule("friction,consensus", "semi-implicit", d, mu=1 / d, gamma=g)
+    assert rule.eta == 0 and rule.beta == 0 and rule.unit == pytest.approx(g * d * d)
+    key = (frozenset({"friction", "consensus"}), "semi-implicit")
+    assert KNOWN_AS[key][0] == "Hamiltonian gradient descent"
+    h, A, x0, y0 = quadratic_problem(11)
+    K = np.block([[h * np.eye(2), A], [-A.T, h * np.eye(2)]])
+    z, ref = np.concatenate([x0, y0]), []
+    for _ in range(STEPS):
+        z = z - g * d * d * K.T @ K @ z
+        ref.append(z)
+    got, opt = run_optimizer(lambda px, py: O.from_rule(rule, px, py), torch_quadratic(h, A),
+                             x0, y0)
+    assert np.abs(got - np.array(ref)).max() <= 1e-13
+    _, f = nonlinear_game()
+    z = torch.tensor([0.5, -0.2, 0.1, 0.6], dtype=torch.float64)
+    ref = []
+    for _ in range(STEPS):
+        zz = z.clone().requires_grad_(True)
+        x, y = zz[:2], zz[2:]
+        gx, = torch.autograd.grad(f(x, y), zz, create_graph=True)
+        gy, = torch.autograd.grad(-f(x, y), zz, create_graph=True)
+        v = torch.cat([gx[:2], gy[2:]])
+        gH, = torch.autograd.grad(0.5 * (v * v).sum(), zz)
+        z = (zz - g * d * d * gH).detach()
+        ref.append(z.numpy())
+    got, _ = run_optimizer(lambda px, py: O.from_rule(rule, px, py), f, np.array([0.5, -0.2]),
+                           np.array([0.1, 0.6]))
+    assert np.abs(got - np.array(ref)).max() <= 1e-13
+    # members with no position-dependent force cannot run, and say why
+    with pytest.raises(ValueError, match="never moves from rest"):
+        derive("magnetic,friction").to_update_rule(0.1, mu=1.0, q=1.0)
 
 
 def test_consensus_force_value_and_simulation():
@@ -448,7 +488,8 @@ def test_family_members_and_json(tmp_path, capsys):
     assert len(members) == 7 * 2
     lead = [mb for mb in members if mb.known_as == "LEAD"]
     assert lead and lead[0].runnable and lead[0].tuned_spectral_radius < 1
-    assert all(not mb.runnable for mb in members if "curl" not in mb.forces)
+    assert all(not mb.runnable and "never moves from rest" in mb.as_dict()["reason"]
+               for mb in members if "curl" not in mb.forces)
     radii = [mb.tuned_spectral_radius for mb in members if mb.tuned_spectral_radius is not None]
     assert radii == sorted(radii)
     rc = main(["family", "--game", "quadratic", "--h", "0.5", "--A", "[[1]]", "--forces",
@@ -484,3 +525,51 @@ def test_train_derived_with_adam_preconditioning(tmp_path):
             "--out", str(tmp_path / "run")]
     assert main(argv) == 0
     assert main(argv[:-2] + ["--alpha", "1", "--out", str(tmp_path / "r2")]) == 2
+
+
+# ------------------------------------------------------------- inner solves in the state
+@pytest.mark.parametrize("adam", [False, True], ids=["plain", "adam"])
+@pytest.mark.parametrize("forces,scheme,phys", [
+    ("curl,magnetic,friction", "implicit-magnetic", {}),
+    ("curl,magnetic,friction", "implicit-curl", {}),
+    ("curl,friction", "implicit-curl", dict(mu=1 / 0.3))])          # proximal point: no prev
+def test_inner_solves_live_in_the_state_and_resume_bitwise(forces, scheme, phys, adam):
+    """2k steps equal k steps, ``state_dict`` (deep-copied), a fresh optimizer,
+    ``load_state_dict``, k more (torch.equal); the inner iterations travel with it."""
+    import copy
+    _, f = nonlinear_game()
+    rule = derive(forces, scheme).to_update_rule(0.3, **{**PHYS, **phys})
+    kw = dict(precondition="adam", lr=0.02, betas=(0.8, 0.99)) if adam else {}
+    x0, y0 = torch.tensor([0.7, -0.4], dtype=torch.float64), torch.tensor([0.3, 0.9],
+                                                                          dtype=torch.float64)
+
+    def run(steps, x=None, y=None, sd=None):
+        x = x0.clone().requires_grad_(True) if x is None else x
+        y = y0.clone().requires_grad_(True) if y is None else y
+        opt = O.from_rule(rule, [x], [y], **kw)
+        if sd is not None:
+            opt.load_state_dict(sd)
+        for _ in range(steps):
+            opt.step(lambda: (f(x, y), -f(x, y)))
+        return x, y, opt
+
+    k = 4
+    x, y, straight = run(2 * k)
+    xa, ya, first = run(k)
+    sd = copy.deepcopy(first.state_dict())
+    st = sd["state"][0]
+    assert st["solve_iterations"] >= 1 and st["solve_residual"] <= 1e-10
+    xb, yb = xa.detach().clone().requires_grad_(True), ya.detach().clone().requires_grad_(True)
+    xb, yb, resumed = run(k, xb, yb, sd)
+    assert torch.equal(x, xb) and torch.equal(y, yb)
+    for p, q in zip([x, y], [xb, yb]):
+        a, b = straight.state[p], resumed.state[q]
+        assert set(a) == set(b) and all(torch.equal(a[k_], b[k_]) if torch.is_tensor(a[k_])
+                                        else a[k_] == b[k_] for k_ in a)
+    assert resumed.last_solve == straight.last_solve
+    assert resumed.inner_iterations == straight.inner_iterations > first.inner_iterations
+    last = straight.last_solve
+    assert straight.state[y]["solve_iterations"] == last.iterations
+    assert last.kind == ("fixed_point" if rule.proximal else "gmres")
+    with pytest.raises(AttributeError):
+        straight.last_solve = None                    # a read-only view of the state
