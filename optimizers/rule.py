@@ -23,7 +23,10 @@ iterates with those coefficients. Every member of the family runs:
   ``eta L < 1`` with ``L`` the Lipschitz constant of the vector field (for a bilinear
   game ``eta ||A|| < 1``), with the coupling and other terms adding their own
   Lipschitz constants. If it does not converge within ``max_iter`` the step raises
-  ``ValueError`` naming the residual and the parameters stay at the last step.
+  ``ValueError`` naming the residual and the parameters stay at the last step. On a
+  network with kinks (ReLU) the map is discontinuous and need not have a fixed point:
+  the iteration can cycle between two activation patterns (seen on a small ReLU GAN
+  under Adam preconditioning), and the step raises.
 
 The inner iterations and residual of the last step are in each parameter's ``state``
 (``solve_iterations``, ``solve_residual``, ``solve_total_iterations``: they survive
