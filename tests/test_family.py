@@ -573,3 +573,33 @@ def test_inner_solves_live_in_the_state_and_resume_bitwise(forces, scheme, phys,
     assert last.kind == ("fixed_point" if rule.proximal else "gmres")
     with pytest.raises(AttributeError):
         straight.last_solve = None                    # a read-only view of the state
+
+
+@pytest.mark.parametrize("scheme,forces", [("implicit-magnetic", "curl,magnetic,friction"),
+                                           ("implicit-curl", "curl,magnetic,friction"),
+                                           ("nesterov", "curl,magnetic,friction"),
+                                           ("semi-implicit", "friction,consensus")])
+def test_train_any_member_with_adam_preconditioning(tmp_path, scheme, forces):
+    """``gamemech train --optimizer derived --precondition adam --scheme ...`` runs every
+    kind of member (implicit coupling, proximal, lookahead, no curl)."""
+    from gamemech.cli import main
+    out = tmp_path / "run"
+    argv = ["train", "--task", "mog1d", "--iters", "2", "--width", "4", "--batch-size", "8",
+            "--eval-samples", "50", "--no-progress", "--optimizer", "derived",
+            "--forces", forces, "--scheme", scheme, "--delta", "0.1", "--mu", "10",
+            "--q", "1", "--gamma", "0.3", "--precondition", "adam", "--lr", "1e-3",
+            "--out", str(out)]
+    assert main(argv) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["optimizer_class"] == "RuleAdam" and metrics["derived"]["scheme"] == scheme
+
+
+def test_adam_preconditioning_refuses_what_does_not_apply():
+    x, y = torch.zeros(1, requires_grad=True), torch.zeros(1, requires_grad=True)
+    rule = _rule("curl,magnetic,friction", "implicit-magnetic", 0.2, mu=1.0, q=1.0)
+    with pytest.raises(ValueError, match="alternating"):
+        O.from_rule(rule, [x], [y], precondition="adam", lr=0.1, alternating=True)
+    with pytest.raises(ValueError, match="mixed_source"):
+        O.from_rule(rule, [x], [y], precondition="adam", lr=0.1, mixed_source="opponent")
+    with pytest.raises(ValueError, match="max_iter"):
+        O.from_rule(rule, [x], [y], precondition="adam", lr=0.1, max_iter=0)
