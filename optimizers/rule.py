@@ -49,7 +49,7 @@ import torch
 
 from integrators.rule import UpdateRule
 
-from .autodiff import OTHER, PLAYERS, dot, grads
+from .autodiff import PLAYERS, dot, grads
 from .base import Hyper, nonnegative, positive, real
 from .functional import axpy, lead_update
 from .krylov import gmres

@@ -126,7 +126,9 @@ def test_member_equals_velocity_form(scheme, forces):
                                            ("curl,magnetic,friction", "implicit-magnetic"),
                                            ("curl,magnetic,friction,consensus", "nesterov"),
                                            ("curl,magnetic,friction", "implicit-curl"),
-                                           ("curl,friction,consensus", "explicit")])
+                                           ("curl,friction,consensus", "explicit"),
+                                           ("magnetic,friction,consensus", "implicit-magnetic"),
+                                           ("friction,consensus", "implicit-curl")])
 def test_from_rule_pinned_to_iterate(forces, scheme):
     """The torch optimizer and ``iterate`` (the analysis path) agree on a nonlinear game."""
     game, f = nonlinear_game()
@@ -603,3 +605,20 @@ def test_adam_preconditioning_refuses_what_does_not_apply():
         O.from_rule(rule, [x], [y], precondition="adam", lr=0.1, mixed_source="opponent")
     with pytest.raises(ValueError, match="max_iter"):
         O.from_rule(rule, [x], [y], precondition="adam", lr=0.1, max_iter=0)
+
+
+def test_adam_preconditioned_implicit_member_sets_grad_where_loss_is_taken():
+    """``.grad`` after a step: x's at (x_t, y_t), y's at (x_{t+1}, y_t) (Algorithm 2's
+    evaluation points, as for LEAD-Adam), although the joint solve of x's direction
+    also computes y's gradient at (x_t, y_t)."""
+    h, A, x0, y0 = quadratic_problem(12)
+    f = torch_quadratic(h, A)
+    rule = _rule("curl,magnetic,friction", "implicit-magnetic", 0.3, mu=1.0, q=1.0)
+    x, y = torch.tensor(x0, requires_grad=True), torch.tensor(y0, requires_grad=True)
+    opt = O.from_rule(rule, [x], [y], precondition="adam", lr=0.1)
+    loss_x, loss_y = opt.step(lambda: (f(x, y), -f(x, y)))
+    x1 = x.detach().numpy()
+    assert not np.allclose(x1, x0)
+    assert np.allclose(x.grad.numpy(), h * x0 + A @ y0, rtol=0, atol=1e-14)
+    assert np.allclose(y.grad.numpy(), -(A.T @ x1 - h * y0), rtol=0, atol=1e-14)
+    assert float(loss_y) == pytest.approx(-float(f(torch.tensor(x1), torch.tensor(y0))), abs=1e-14)
