@@ -112,17 +112,20 @@ class UpdateRule:
     @property
     def field_terms(self) -> Tuple[RuleTerm, ...]:
         """The further terms that act without a velocity (fields, e.g. consensus
-        ``J^T v``) with a non-zero coefficient: besides the gradient term, the forces
-        that move a particle from rest."""
-        return tuple(t for t in self.terms if t.vector is None and t.coefficient != 0.0)
+        ``J^T v``): besides the gradient term, the forces that move a particle from
+        rest."""
+        return tuple(t for t in self.terms if t.vector is None)
 
     @property
     def unit(self) -> float:
         """The scale of the rule's step: ``eta``, or for a rule without the gradient
-        term (``eta = 0``, a member without curl) the modulus of its first field term's
-        coefficient (consensus alone: ``gamma delta^2 / m``). Adam preconditioning takes
-        the rule's direction per this unit (``optimizers.rule.RuleAdam``)."""
-        return self.eta if self.eta > 0 else abs(self.field_terms[0].coefficient)
+        term (``eta = 0``, a member without curl) the largest modulus of its field
+        terms' coefficients (consensus alone: ``gamma delta^2 / m``; 1 if they are all
+        0, a rule that stays where it is). Adam preconditioning takes the rule's
+        direction per this unit (``optimizers.rule.RuleAdam``)."""
+        if self.eta > 0:
+            return self.eta
+        return max(abs(t.coefficient) for t in self.field_terms) or 1.0
 
     def coefficients(self) -> dict:
         """Every coefficient by name (``terms`` by their labels)."""

@@ -378,7 +378,7 @@ class RuleAdam(_RuleSolver, LEADAdam):
     ``u = -s0 / unit`` with ``s0`` the step of the rule with ``beta = 0`` (everything
     else as the plain rule computes it: derivatives at its point, implicit coupling
     solved by GMRES, proximal step by fixed point) and ``unit`` = :attr:`UpdateRule.unit`
-    (``eta``, or for a member without curl its first field coefficient). So:
+    (``eta``, or for a member without curl its largest field coefficient). So:
 
     - explicit rules: ``u = g(p) + (alpha/eta) C(p) d + sum_t (c_t/eta) O_t(p)[d]``,
       ``p = theta + lookahead d``; for LEAD's rule this is :class:`~optimizers.LEADAdam`
