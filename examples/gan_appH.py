@@ -35,11 +35,16 @@ REFERENCE = "lead-adam"
 N_SAMPLES = 1000
 
 
-def run_one(job: dict, out: Path, iters: int, eval_every: int) -> dict:
+def run_one(job: dict, out: Path, iters: int, eval_every: int, overrides=None,
+            tag: str | None = None) -> dict:
+    """Train one ``lead-code`` run of ``job`` (width, seed, optimizer; ``overrides`` are
+    further config fields), save its final samples as ``OUT/samples/w<width>_<tag>_s<seed>.npy``
+    (``tag`` defaults to the optimizer) and return its metrics and resolved config."""
     from gans.presets import config
     from gans.train import train
     cfg = config("lead-code", optimizer=job["optimizer"], width=job["width"], seed=job["seed"],
-                 iters=iters, device="cpu", progress=False, eval_every=eval_every)
+                 iters=iters, device="cpu", progress=False, eval_every=eval_every,
+                 **(overrides or {}))
     res = train(cfg)
     s = res.summary
     G = res.G.eval()
@@ -48,7 +53,7 @@ def run_one(job: dict, out: Path, iters: int, eval_every: int) -> dict:
                         dtype=torch.float32)
         fake = G(z).numpy().astype(np.float32)
     (out / "samples").mkdir(parents=True, exist_ok=True)
-    np.save(out / "samples" / f"w{job['width']}_{job['optimizer']}_s{job['seed']}.npy", fake)
+    np.save(out / "samples" / f"w{job['width']}_{tag or job['optimizer']}_s{job['seed']}.npy", fake)
     curve = [[h["iter"], h["energy_distance"]] for h in res.history if "energy_distance" in h]
     return {"iters": s["iters"], "modes_covered": s.get("modes_covered"),
             "hq_fraction": s.get("hq_fraction"), "energy_distance": s.get("energy_distance"),

@@ -127,8 +127,8 @@ def player_betas(betas) -> tuple:
 def _takes(cfg, name: str) -> bool:
     from .optimizer_factory import OPTIMIZERS
     entry = OPTIMIZERS[cfg.optimizer]
-    if cfg.optimizer == "derived":
-        return False
+    if cfg.optimizer == "derived":           # Adam-preconditioned: Adam's lr and betas
+        return cfg.precondition == "adam" and name == "betas"
     if isinstance(entry, str):
         import optimizers
         entry = getattr(optimizers, entry, None)
@@ -144,7 +144,8 @@ def resolved_settings(cfg, mixture=None, z_dim=None) -> dict:
     from .optimizer_factory import OPTIMIZER_DEFAULTS
     betas = player_betas(cfg.betas) if _takes(cfg, "betas") else (None, None)
     alpha = (cfg.alpha_g, cfg.alpha_d) if _takes(cfg, "alpha") else (None, None)
-    lr = (cfg.lr_g, cfg.lr_d) if cfg.optimizer != "derived" else (None, None)
+    adam_lr = cfg.optimizer != "derived" or cfg.precondition == "adam"
+    lr = (cfg.lr_g, cfg.lr_d) if adam_lr else (None, None)
     if mixture is not None:
         radii = mixture.means.norm(dim=1)
         data = {"kind": "mixture", "n_modes": mixture.n_modes, "dim": mixture.dim,

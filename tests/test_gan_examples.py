@@ -75,3 +75,37 @@ def test_digits_small_run(tmp_path):
     assert all(r["fid"] > 0 and r["config"]["init"] == "normal-0.02" for r in runs)
     assert (tmp_path / "samples.png").stat().st_size > 0 and (tmp_path / "classifier.pt").is_file()
     assert "digits-FID of one half of the real digits against the other" in (tmp_path / "table.md").read_text()
+
+
+def test_derived_groups_and_small_run(tmp_path):
+    """The derived-optimizers experiment: members grouped by their Adam-preconditioned
+    direction (LEAD's members couple with alpha/eta = q/delta = 0.6, the heavy-ball and GDA
+    members are plain alternating Adam), and a tiny resumable run beside the reference runs."""
+    derived = load("gan_derived")
+    gs = {g["label"]: g for g in derived.groups()}
+    assert ["curl+magnetic+friction", "semi-implicit"] in gs["derived: coupling 0.6"]["members"]
+    assert ["curl+friction", "semi-implicit"] in gs["derived: gradient only"]["members"]
+    assert ["curl+friction+consensus", "semi-implicit"] in gs["derived: consensus 0.3"]["members"]
+    members = [tuple(m) for g in gs.values() for m in g["members"]]
+    assert len(members) == len(set(members))                  # each member in one group
+    appH = load("gan_appH")
+    ref = tmp_path / "appH"
+    appH.main(["--out", str(ref), "--widths", "8", "--seeds", "1", "--iters", "4",
+               "--eval-every", "2", "--optimizers", "lead-adam", "adam-alt"])
+    argv = ["--out", str(tmp_path / "d"), "--width", "8", "--seeds", "1", "--iters", "4",
+            "--eval-every", "2", "--reference", str(ref / "runs.jsonl"),
+            "--only", "gradient only", "coupling 0.6"]
+    derived.main(argv)
+    runs = [json.loads(l) for l in (tmp_path / "d" / "runs.jsonl").read_text().splitlines()]
+    assert {r["group"] for r in runs} >= {"derived: gradient only", "derived: coupling 0.6"}
+    assert all(r["config"]["optimizer"] == "derived" for r in runs)
+    derived.main(argv)                                         # resumes: nothing new
+    assert len((tmp_path / "d" / "runs.jsonl").read_text().splitlines()) == len(runs)
+    table = (tmp_path / "d" / "table.md").read_text()
+    assert "| lead-adam | 1 |" in table and "| derived: coupling 0.6 | 1 |" in table
+    # Adam on the gradient alone, alternating, is alternating Adam: the same samples
+    ref_runs = {r["optimizer"]: r for r in
+                (json.loads(l) for l in (ref / "runs.jsonl").read_text().splitlines())}
+    grad_only = next(r for r in runs if r["group"] == "derived: gradient only")
+    assert grad_only["energy_distance"] == pytest.approx(ref_runs["adam-alt"]["energy_distance"],
+                                                         rel=1e-5)

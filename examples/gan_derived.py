@@ -1,0 +1,196 @@
+"""Derived optimizers in training: every member of the scheme family, Adam-preconditioned
+(``from_rule(..., precondition="adam")``, LEAD Algorithm 2 for any rule), on the 8-Gaussians
+mixture at the official LEAD code's settings (``--preset lead-code``) on CPU, beside LEAD-Adam.
+
+Every member (a set of forces containing the curl, times a scheme of
+:mod:`integrators.schemes`) is derived with one set of physical parameters (mass 1):
+
+- ``delta = 0.1`` and ``mu = 1/delta = 10``, so that the members with friction have no
+  heavy-ball momentum of their own (``beta = 0``; Adam's first moment replaces it anyway);
+- ``q = 0.06``, so that LEAD's member couples with ``alpha / eta = q / delta = 0.6``, the
+  official code's alpha (and LEAD-Adam's in ``docs/results/appH``);
+- ``gamma = 0.3`` for the consensus force (the value docs/GANS.md uses for consensus
+  optimization; not tuned).
+
+Under Adam preconditioning a member is fixed by its direction per unit eta (the rule's
+coefficients divided by eta: magnetic coupling ``alpha/eta``, implicit coupling
+``alpha_implicit/eta``, further force terms ``c_t/eta``, the lookahead of the evaluation
+point, a proximal step), so many members coincide. Members with the same direction form one
+*group* and are trained once per seed; the table names every member of each group. The
+members' own mixed term is the rule's (``mixed_source="own"``, the derivation's zero-sum
+convention); LEAD-Adam in ``docs/results/appH`` uses the official code's
+``mixed_source="opponent"``, so LEAD's group and LEAD-Adam differ exactly by that choice.
+
+A group whose Adam-preconditioned optimizer the library cannot build is listed with the
+reason and not trained. Finished runs are appended to ``OUT/runs.jsonl`` (an interrupted
+session resumes); the report -- ``OUT/table.md``, ``OUT/summary.json``,
+``OUT/samples.png`` -- is rewritten from whatever runs exist, with LEAD-Adam's and
+alternating Adam's runs of the same width and seeds read from ``--reference``.
+
+    python examples/gan_derived.py --out docs/results/derived --width 256 --seeds 5
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+from pathlib import Path
+
+import torch
+
+from _gan_experiments import load_runs, machine, markdown_table, run_queue, summarize
+from gan_appH import METRICS, run_one
+
+PHYSICAL = {"delta": 0.1, "mu": 10.0, "q": 0.06, "gamma": 0.3}
+PARAMETER_OF = {"friction": "mu", "magnetic": "q", "consensus": "gamma"}
+REFERENCE = "lead-adam"
+COMMAND = "python examples/gan_derived.py --out docs/results/derived --width 256 --seeds 5"
+
+
+def _rule(forces, scheme, phys):
+    from integrators.derive import derive
+    kw = {PARAMETER_OF[f]: phys[PARAMETER_OF[f]] for f in forces if f in PARAMETER_OF}
+    return derive(list(forces), scheme).to_update_rule(
+        phys["delta"], kw.get("mu"), kw.get("q"), gamma=kw.get("gamma"))
+
+
+def signature(rule) -> tuple:
+    """What fixes a rule's Adam-preconditioned optimizer: its coefficients per unit eta."""
+    terms = tuple(sorted((t.label, round(t.coefficient / rule.eta, 9),
+                          t.vector is not None) for t in rule.terms))
+    return (round(rule.alpha / rule.eta, 9), round(rule.alpha_implicit / rule.eta, 9),
+            round(rule.lookahead, 9), terms, bool(rule.proximal))
+
+
+def label(sig: tuple) -> str:
+    """A short readable name of a group from its signature."""
+    alpha, implicit, lookahead, terms, proximal = sig
+    parts = []
+    if alpha:
+        parts.append(f"coupling {alpha:g}")
+    if implicit:
+        parts.append(f"implicit coupling {implicit:g}")
+    for name, c, _ in terms:
+        parts.append(f"{name} {c:g}")
+    if lookahead:
+        parts.append(f"lookahead {lookahead:+g}")
+    if proximal:
+        parts.append("proximal")
+    return "derived: " + (", ".join(parts) if parts else "gradient only")
+
+
+def groups(phys=PHYSICAL) -> list:
+    """``[{"label", "signature", "members": [(forces, scheme), ...], "forces", "scheme"}]``
+    over every force set containing the curl and every scheme (members whose derivation
+    fails are left out, with their error, under ``"underivable"``)."""
+    from integrators.schemes import SCHEMES
+    from mechanics.forces import REGISTRY
+    others = [f for f in REGISTRY if f != "curl"]
+    out: dict = {}
+    for k in range(len(others) + 1):
+        for extra in itertools.combinations(others, k):
+            forces = ("curl",) + extra
+            for scheme in SCHEMES:
+                try:
+                    rule = _rule(forces, scheme, phys)
+                except (ValueError, KeyError, TypeError, NotImplementedError):
+                    continue
+                sig = signature(rule)
+                g = out.setdefault(sig, {"label": label(sig), "signature": repr(sig),
+                                         "members": [], "forces": forces, "scheme": scheme})
+                g["members"].append(["+".join(forces), scheme])
+    return list(out.values())
+
+
+def buildable(group: dict, phys=PHYSICAL) -> str | None:
+    """``None`` if the library builds the group's Adam-preconditioned optimizer, else why not."""
+    from optimizers import from_rule
+    x, y = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
+    try:
+        from_rule(_rule(group["forces"], group["scheme"], phys), [x], [y],
+                  precondition="adam", lr=1e-3)
+    except (ValueError, TypeError, NotImplementedError) as err:
+        return str(err)
+    return None
+
+
+def overrides(group: dict, phys=PHYSICAL) -> dict:
+    return {"forces": ",".join(group["forces"]), "scheme": group["scheme"],
+            "delta": phys["delta"], "mu": phys["mu"], "q": phys["q"], "gamma": phys["gamma"],
+            "precondition": "adam"}
+
+
+def tag(group_label: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in group_label)
+
+
+def report(out: Path, width: int, reference: Path, gs: list) -> str:
+    runs = load_runs(out / "runs.jsonl")
+    seeds = sorted({r["seed"] for r in runs})
+    refs = [dict(r, optimizer=r["optimizer"]) for r in load_runs(reference)
+            if r["width"] == width and r["seed"] in seeds
+            and r["optimizer"] in (REFERENCE, "adam-alt")]
+    rows_in = refs + [dict(r, optimizer=r["group"]) for r in runs]
+    for r in rows_in:
+        vals = [e for _, e in r.get("energy_curve") or [] if e is not None]
+        r["energy_best"] = min(vals) if vals else None
+    parts = [f"Command: `{COMMAND}`  ", f"Machine: {machine()}  ",
+             f"Physical parameters (mass 1): {json.dumps(PHYSICAL)}; Adam lr 3e-4, betas "
+             "(0.5, 0.9) generator / (0.55, 0.9) discriminator (the lead-code preset), "
+             f"width {width}, seeds {seeds}. Reference rows (lead-adam, adam-alt) are the "
+             f"runs of the same width and seeds in `{reference}`.", ""]
+    if rows_in:
+        rows = summarize(rows_in, "optimizer", METRICS, REFERENCE)
+        parts += [markdown_table(rows, "optimizer", METRICS, REFERENCE), ""]
+    else:
+        rows = []
+    parts += ["Groups (members with the same Adam-preconditioned direction):", ""]
+    for g in gs:
+        why = g.get("not_buildable")
+        status = f"not run: {why}" if why else \
+            f"{sum(r['group'] == g['label'] for r in runs)} runs"
+        parts.append(f"- **{g['label']}** ({status}): "
+                     + ", ".join(f"{f} / {s}" for f, s in g["members"]))
+    text = "\n".join(parts)
+    (out / "table.md").write_text(text + "\n")
+    (out / "summary.json").write_text(json.dumps({"physical": PHYSICAL, "width": width,
+                                                  "groups": gs, "rows": rows}, indent=1) + "\n")
+    return text
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="docs/results/derived")
+    p.add_argument("--width", type=int, default=256)
+    p.add_argument("--seeds", type=int, default=5, help="seeds FIRST..FIRST+N-1")
+    p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--iters", type=int, default=5001, help="lead-code: 5001")
+    p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--reference", default="docs/results/appH/runs.jsonl",
+                   help="runs.jsonl of gan_appH.py holding LEAD-Adam's and Adam's runs")
+    p.add_argument("--only", nargs="*", default=None,
+                   help="train only the groups whose label contains one of these strings")
+    p.add_argument("--report-only", action="store_true")
+    a = p.parse_args(argv)
+    torch.set_num_threads(1)
+    out = Path(a.out)
+    gs = groups()
+    for g in gs:
+        why = buildable(g)
+        if why:
+            g["not_buildable"] = why
+    if not a.report_only:
+        todo = [g for g in gs if "not_buildable" not in g
+                and (a.only is None or any(s in g["label"] for s in a.only))]
+        by_label = {g["label"]: g for g in todo}
+        jobs = [{"width": a.width, "seed": s, "optimizer": "derived", "group": g["label"]}
+                for s in range(a.first_seed, a.first_seed + a.seeds) for g in todo]
+        run_queue(jobs, out / "runs.jsonl",
+                  lambda j: run_one(j, out, a.iters, a.eval_every,
+                                    overrides(by_label[j["group"]]), tag(j["group"])),
+                  key=lambda j: {k: j[k] for k in ("width", "seed", "group")})
+    print(report(out, a.width, Path(a.reference), gs))
+
+
+if __name__ == "__main__":
+    main()
