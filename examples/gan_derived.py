@@ -182,13 +182,16 @@ def main(argv=None):
     if not a.report_only:
         todo = [g for g in gs if "not_buildable" not in g
                 and (a.only is None or any(s in g["label"] for s in a.only))]
-        by_label = {g["label"]: g for g in todo}
-        jobs = [{"width": a.width, "seed": s, "optimizer": "derived", "group": g["label"]}
-                for s in range(a.first_seed, a.first_seed + a.seeds) for g in todo]
-        run_queue(jobs, out / "runs.jsonl",
-                  lambda j: run_one(j, out, a.iters, a.eval_every,
-                                    overrides(by_label[j["group"]]), tag(j["group"])),
-                  key=lambda j: {k: j[k] for k in ("width", "seed", "group")})
+        for g in todo:      # group by group: one whose training fails is reported, not fatal
+            jobs = [{"width": a.width, "seed": s, "optimizer": "derived", "group": g["label"]}
+                    for s in range(a.first_seed, a.first_seed + a.seeds)]
+            try:
+                run_queue(jobs, out / "runs.jsonl",
+                          lambda j, g=g: run_one(j, out, a.iters, a.eval_every, overrides(g),
+                                                 tag(j["group"])),
+                          key=lambda j: {k: j[k] for k in ("width", "seed", "group")})
+            except ValueError as err:   # e.g. a proximal step whose fixed point does not exist
+                g["not_buildable"] = f"training failed: {' '.join(str(err).split())[:300]}"
     print(report(out, a.width, Path(a.reference), gs))
 
 
