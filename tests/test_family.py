@@ -594,6 +594,11 @@ def test_train_any_member_with_adam_preconditioning(tmp_path, scheme, forces):
     assert main(argv) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["optimizer_class"] == "RuleAdam" and metrics["derived"]["scheme"] == scheme
+    if scheme in ("implicit-magnetic", "implicit-curl"):     # inner solves, from the state
+        assert metrics["derived"]["inner_iterations"] >= 2 * 2
+        assert metrics["derived"]["last_solve"]["kind"] in ("gmres", "fixed_point")
+    else:
+        assert "inner_iterations" not in metrics["derived"]
 
 
 def test_adam_preconditioning_refuses_what_does_not_apply():
