@@ -492,6 +492,9 @@ def test_family_members_and_json(tmp_path, capsys):
     assert lead and lead[0].runnable and lead[0].tuned_spectral_radius < 1
     assert all(not mb.runnable and "never moves from rest" in mb.as_dict()["reason"]
                for mb in members if "curl" not in mb.forces)
+    no_curl = family(forces=("friction", "consensus"), tune_radius=False)
+    assert all(mb.runnable == ("consensus" in mb.forces) for mb in no_curl)  # consensus moves it
+    assert {mb.known_as for mb in no_curl} >= {"Hamiltonian gradient descent"}
     radii = [mb.tuned_spectral_radius for mb in members if mb.tuned_spectral_radius is not None]
     assert radii == sorted(radii)
     rc = main(["family", "--game", "quadratic", "--h", "0.5", "--A", "[[1]]", "--forces",
