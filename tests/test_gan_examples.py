@@ -95,7 +95,7 @@ def test_derived_groups_and_small_run(tmp_path):
                "--eval-every", "2", "--optimizers", "lead-adam", "adam-alt"])
     argv = ["--out", str(tmp_path / "d"), "--width", "8", "--seeds", "1", "--iters", "4",
             "--eval-every", "2", "--reference", str(ref / "runs.jsonl"),
-            "--only", "gradient only", "coupling 0.6"]
+            "--only", "derived: gradient only", "derived: coupling 0.6"]
     derived.main(argv)
     runs = [json.loads(l) for l in (tmp_path / "d" / "runs.jsonl").read_text().splitlines()]
     assert {r["group"] for r in runs} >= {"derived: gradient only", "derived: coupling 0.6"}
@@ -141,3 +141,20 @@ def test_run_queue_shares_a_queue_between_processes(tmp_path):
     assert ran == [1, 3]
     assert sorted(r["i"] for r in runs) == [1, 2, 3]
     assert list(claims.iterdir()) == [claim_file(0)]           # ours removed, theirs kept
+
+
+def test_derived_group_whose_training_fails_is_reported(tmp_path):
+    """A proximal member on ReLU networks whose inner fixed point does not converge: the
+    failure is recorded (not retried on resume) and the table says why the group has no runs."""
+    derived = load("gan_derived")
+    argv = ["--out", str(tmp_path), "--width", "8", "--seeds", "2", "--iters", "4",
+            "--eval-every", "2", "--reference", str(tmp_path / "none.jsonl"),
+            "--only", "derived: coupling 0.6, proximal"]
+    derived.main(argv)
+    fails = [json.loads(l) for l in (tmp_path / "failures.jsonl").read_text().splitlines()]
+    assert [f["group"] for f in fails] == ["derived: coupling 0.6, proximal"]
+    assert "did not converge" in fails[0]["error"]
+    derived.main(argv)                              # resume: the failed group is not retried
+    assert len((tmp_path / "failures.jsonl").read_text().splitlines()) == 1
+    assert "coupling 0.6, proximal** (not run: training failed (seed 0)" in \
+        (tmp_path / "table.md").read_text()
