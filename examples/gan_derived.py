@@ -172,7 +172,7 @@ def main(argv=None):
                    help="train only these groups (exact labels, in this order within a seed)")
     p.add_argument("--report-only", action="store_true")
     p.add_argument("--reverse", action="store_true",
-                   help="work through the jobs from the last (a second process on the same OUT)")
+                   help="seeds from the last (a second process on the same OUT)")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     out = Path(a.out)
@@ -189,11 +189,12 @@ def main(argv=None):
                     + "; ".join(g["label"] for g in gs))
         todo = list(runnable.values()) if a.only is None else \
             [runnable[name] for name in a.only if name in runnable]
+        seeds = list(range(a.first_seed, a.first_seed + a.seeds))
         jobs = [{"width": a.width, "seed": s, "optimizer": "derived", "group": g["label"]}
-                for s in range(a.first_seed, a.first_seed + a.seeds) for g in todo]
+                for s in (seeds[::-1] if a.reverse else seeds) for g in todo]
         by_label = {g["label"]: g for g in todo}
         failures = out / "failures.jsonl"
-        for job in (jobs[::-1] if a.reverse else jobs):   # seed-major: all groups advance
+        for job in jobs:            # seed-major: every group advances
             failed = {r["group"]: r["error"] for r in load_runs(failures)}
             if job["group"] in failed:
                 continue
