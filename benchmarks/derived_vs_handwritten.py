@@ -31,6 +31,16 @@ equals or competes with, same pairing (``member_rows``):
 For the implicit members the table gives the inner iterations per step (GMRES products or
 fixed-point evaluations; CGD's conjugate-gradient iterations beside them).
 
+The same two implicit members Adam-preconditioned (``from_rule(..., precondition="adam",
+lr=--adam-lr)``: LEAD Algorithm 2 on the solved direction, one solve per player, so two
+per step) against ``optimizers.LEADAdam`` (``alpha = 1``, the explicit Adam-preconditioned
+member) with the same Adam ``lr``: what the implicit solve costs over the explicit
+coupling term. Their inner iterations are both players' together.
+
+A member whose inner solve fails (the proximal fixed point can cycle between two ReLU
+activation patterns on the GAN: the map is discontinuous and has no fixed point) gets a
+row that says so instead of timings.
+
 Run ``python benchmarks/derived_vs_handwritten.py`` (``--quick`` for a smoke version).
 """
 from __future__ import annotations
@@ -125,8 +135,9 @@ def compare(make: Callable, rule, steps: int, repeats: int, mixed_mode: Optional
             "max_abs_iterate_difference": diff}
 
 
-def _members(delta: float, mu: float, gamma: float):
-    """``(name, rule, baseline builder, same iterates?, implicit?)`` of the members timed."""
+def _members(delta: float, mu: float, gamma: float, adam_lr: float):
+    """``(name, rule, baseline builder, same iterates?, implicit?, from_rule options)`` of
+    the members timed."""
     one = 1.0 / delta                                          # mu = m / delta: beta = 0
     gda = derive("curl,friction").to_update_rule(delta, mu=one)
     hb = derive("curl,friction").to_update_rule(delta, mu=mu)
@@ -134,37 +145,45 @@ def _members(delta: float, mu: float, gamma: float):
     cgd = derive("curl,magnetic,friction", "implicit-magnetic").to_update_rule(
         delta, mu=one, q=delta)
     pp = derive("curl,friction", "implicit-curl").to_update_rule(delta, mu=one)
+    adam = dict(precondition="adam", lr=adam_lr)
+    lead_adam = lambda px, py, zs: optimizers.LEADAdam(px, py, lr=adam_lr, alpha=1.0)  # noqa: E731
     return [
-        ("GDA", gda, lambda px, py, zs: optimizers.GDA(px, py, lr=gda.eta), True, False),
+        ("GDA", gda, lambda px, py, zs: optimizers.GDA(px, py, lr=gda.eta), True, False, {}),
         ("heavy ball", hb, lambda px, py, zs: optimizers.MomentumGDA(px, py, lr=hb.eta,
-                                                                     beta=hb.beta), True, False),
+                                                                     beta=hb.beta), True, False,
+         {}),
         ("consensus optimization", co,
-         lambda px, py, zs: optimizers.CO(px, py, lr=co.eta, gamma=gamma), True, False),
+         lambda px, py, zs: optimizers.CO(px, py, lr=co.eta, gamma=gamma), True, False, {}),
         ("implicit magnetic vs CGD", cgd,
-         lambda px, py, zs: optimizers.CGD(px, py, lr=cgd.eta, zero_sum=zs), True, True),
+         lambda px, py, zs: optimizers.CGD(px, py, lr=cgd.eta, zero_sum=zs), True, True, {}),
         ("implicit curl vs extragradient", pp,
-         lambda px, py, zs: optimizers.ExtraGradient(px, py, lr=pp.eta), False, True),
+         lambda px, py, zs: optimizers.ExtraGradient(px, py, lr=pp.eta), False, True, {}),
+        ("implicit magnetic + Adam vs LEAD-Adam", cgd, lead_adam, False, True, adam),
+        ("implicit curl + Adam vs LEAD-Adam", pp, lead_adam, False, True, adam),
     ]
 
 
 def compare_member(make: Callable, rule, baseline: Callable, zero_sum: bool, steps: int,
-                   repeats: int) -> Dict:
+                   repeats: int, options: Optional[Dict] = None) -> Dict:
     px_a, py_a, clo_a = make()
     px_b, py_b, clo_b = make()
     base = baseline(px_a, py_a, zero_sum)
-    derived = optimizers.from_rule(rule, px_b, py_b)
-    base.step(clo_a), derived.step(clo_b)  # warm-up: lazy state
-    inner0 = derived.inner_iterations
+    derived = optimizers.from_rule(rule, px_b, py_b, **(options or {}))
     ta, tb, cg = [], [], []
-    for rep in range(repeats):
-        for k in range(steps):
-            for which in ((0, 1) if (rep + k) % 2 == 0 else (1, 0)):
-                if which == 0:
-                    ta.append(time_call(lambda: base.step(clo_a)))
-                    if getattr(base, "last_cg", None) is not None:
-                        cg.append(base.last_cg.iterations)
-                else:
-                    tb.append(time_call(lambda: derived.step(clo_b)))
+    try:
+        base.step(clo_a), derived.step(clo_b)  # warm-up: lazy state
+        inner0 = derived.inner_iterations
+        for rep in range(repeats):
+            for k in range(steps):
+                for which in ((0, 1) if (rep + k) % 2 == 0 else (1, 0)):
+                    if which == 0:
+                        ta.append(time_call(lambda: base.step(clo_a)))
+                        if getattr(base, "last_cg", None) is not None:
+                            cg.append(base.last_cg.iterations)
+                    else:
+                        tb.append(time_call(lambda: derived.step(clo_b)))
+    except ValueError as err:    # an inner solve that does not converge: reported, not hidden
+        return {"error": str(err), "steps_timed": len(tb)}
     diff = max(float((a - b).detach().abs().max()) for a, b in zip(px_a + py_a, px_b + py_b))
     return {"baseline_ms": 1e3 * median(ta), "derived_ms": 1e3 * median(tb),
             "ratio": median([b / a for a, b in zip(ta, tb)]), "steps_timed": len(ta),
@@ -177,7 +196,9 @@ def member_table(rows: List[Dict]) -> str:
     header = ["problem", "member vs baseline", "baseline ms/step", "derived ms/step",
               "derived / baseline (median of paired)", "within 5%", "inner iterations/step",
               "baseline CG iterations/step", "max abs iterate diff"]
-    body = [[r["problem"], r["member"], f"{r['baseline_ms']:.3g}", f"{r['derived_ms']:.3g}",
+    body = [[r["problem"], r["member"], "-", "-", f"failed after {r['steps_timed']} steps: "
+             f"{r['error'][:90]}", "-", "-", "-", "-"] if "error" in r else
+            [r["problem"], r["member"], f"{r['baseline_ms']:.3g}", f"{r['derived_ms']:.3g}",
              f"{r['ratio']:.3f}",
              ("yes" if r["ratio"] <= TARGET else "NO") if not r["implicit"] else "n/a",
              f"{r['inner_per_step']:.1f}" if r["implicit"] else "-",
@@ -215,6 +236,7 @@ def plot(rows: List[Dict]):
 
 def plot_members(rows: List[Dict]):
     import matplotlib.pyplot as plt
+    rows = [r for r in rows if "error" not in r]
     fig, ax = plt.subplots(figsize=(max(5, 1.0 * len(rows)), 3.5))
     ax.bar(range(len(rows)), [r["ratio"] for r in rows],
            color=["tab:orange" if r["implicit"] else "tab:blue" for r in rows])
@@ -238,10 +260,12 @@ def parse(argv):
     p.add_argument("--delta", type=float, default=0.01, help="step size delta of Prop. 1")
     p.add_argument("--mu", type=float, default=1.0, help="friction mu; q = 2/mu + mu")
     p.add_argument("--gamma", type=float, default=0.5, help="consensus weight gamma")
+    p.add_argument("--adam-lr", dest="adam_lr", type=float, default=1e-3,
+                   help="Adam's lr for the Adam-preconditioned members and LEAD-Adam")
     args = p.parse_args(argv)
     parse_modes(p, args, MODES)
-    if not (args.delta > 0 and args.mu > 0):
-        p.error("--delta and --mu must be positive")
+    if not (args.delta > 0 and args.mu > 0 and args.adam_lr > 0):
+        p.error("--delta, --mu and --adam-lr must be positive")
     gan_defaults(args, [256, 1024], steps=10, quick_steps=2)
     return args
 
@@ -261,11 +285,13 @@ def main(argv: Optional[Sequence[str]] = None) -> Dict:
     member_rows = []
     zero_sum = {name: name.startswith("quadratic") for name, _ in problems}
     for name, make in problems:
-        for label, mrule, baseline, same, implicit in _members(args.delta, args.mu, args.gamma):
+        for label, mrule, baseline, same, implicit, opts in _members(
+                args.delta, args.mu, args.gamma, args.adam_lr):
             member_rows.append({"problem": name, "member": label, "rule": mrule.name,
                                 "same_iterates": same, "implicit": implicit,
+                                "precondition": opts.get("precondition"),
                                 **compare_member(make, mrule, baseline, zero_sum[name],
-                                                 args.steps, args.repeats)})
+                                                 args.steps, args.repeats, opts)})
     finish_header(payload)
     payload.update(settings={k: v for k, v in vars(args).items() if k != "out"},
                    rule={"eta": rule.eta, "beta": rule.beta, "alpha": rule.alpha,

@@ -39,16 +39,57 @@ def append_run(path: Path, record: dict) -> None:
         os.fsync(fh.fileno())
 
 
+def _done(results: Path, key) -> set:
+    return {json.dumps(key({k: r[k] for k in r}), sort_keys=True) for r in load_runs(results)}
+
+
+def _claim(results: Path, job_key: str) -> Path | None:
+    """Claim a job for this process (a file created exclusively next to ``results``; a
+    claim whose process has died is taken over). ``None`` if another live process has it."""
+    import hashlib
+    d = results.parent / ".claims"
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / (hashlib.sha1(job_key.encode()).hexdigest()[:16] + ".pid")
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                pid = int(path.read_text() or 0)
+                os.kill(pid, 0)                       # alive: the job is theirs
+                return None
+            except (ValueError, ProcessLookupError):
+                path.unlink(missing_ok=True)          # a dead claim: take it over
+                continue
+            except PermissionError:
+                return None
+        with os.fdopen(fd, "w") as fh:
+            fh.write(str(os.getpid()))
+        return path
+    return None
+
+
 def run_queue(jobs, results: Path, run_one, key=lambda j: j) -> list:
     """Run every job of ``jobs`` (dicts) not yet in ``results`` (matched on ``key``), in
-    order; ``run_one(job) -> dict`` is appended with the job's fields as it finishes."""
-    done = {json.dumps(key({k: r[k] for k in r}), sort_keys=True) for r in load_runs(results)}
+    order; ``run_one(job) -> dict`` is appended with the job's fields as it finishes.
+    Several processes may work through one queue at once (e.g. one per core, one with the
+    job list reversed): each job is claimed before it runs and the results are re-read
+    before each job, so no job runs twice."""
     for job in jobs:
-        if json.dumps(key(job), sort_keys=True) in done:
+        job_key = json.dumps(key(job), sort_keys=True)
+        if job_key in _done(results, key):
             continue
-        t0 = time.perf_counter()
-        record = {**job, **run_one(job), "wall_seconds": round(time.perf_counter() - t0, 2)}
-        append_run(results, record)
+        claim = _claim(results, job_key)
+        if claim is None:
+            continue
+        try:
+            if job_key in _done(results, key):        # finished while we were claiming
+                continue
+            t0 = time.perf_counter()
+            record = {**job, **run_one(job), "wall_seconds": round(time.perf_counter() - t0, 2)}
+            append_run(results, record)
+        finally:
+            claim.unlink(missing_ok=True)
         print(" ".join(f"{k}={record[k]}" for k in job), "->",
               ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                         for k, v in record.items() if k not in job and not isinstance(v, (dict, list))),

@@ -174,13 +174,15 @@ def main(argv=None):
     p.add_argument("--eval-every", type=int, default=500,
                    help="log the metrics (energy distance included) every N iterations")
     p.add_argument("--report-only", action="store_true")
+    p.add_argument("--reverse", action="store_true",
+                   help="work through the jobs from the last (a second process on the same OUT)")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     out = Path(a.out)
     if not a.report_only:
         jobs = [{"width": w, "seed": s, "optimizer": o} for w in a.widths
                 for s in range(a.first_seed, a.first_seed + a.seeds) for o in a.optimizers]
-        run_queue(jobs, out / "runs.jsonl", lambda j: run_one(j, out, a.iters, a.eval_every),
+        run_queue(jobs[::-1] if a.reverse else jobs, out / "runs.jsonl", lambda j: run_one(j, out, a.iters, a.eval_every),
                   key=lambda j: {k: j[k] for k in ("width", "seed", "optimizer")})
     print(report(out, a.optimizers, "python examples/gan_appH.py --out docs/results/appH "
                  "--widths 256 512 --seeds 10"))

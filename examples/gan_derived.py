@@ -38,7 +38,7 @@ from pathlib import Path
 
 import torch
 
-from _gan_experiments import load_runs, machine, markdown_table, run_queue, summarize
+from _gan_experiments import append_run, load_runs, machine, markdown_table, run_queue, summarize
 from gan_appH import METRICS, run_one
 
 PHYSICAL = {"delta": 0.1, "mu": 10.0, "q": 0.06, "gamma": 0.3}
@@ -169,8 +169,10 @@ def main(argv=None):
     p.add_argument("--reference", default="docs/results/appH/runs.jsonl",
                    help="runs.jsonl of gan_appH.py holding LEAD-Adam's and Adam's runs")
     p.add_argument("--only", nargs="*", default=None,
-                   help="train only the groups whose label contains one of these strings")
+                   help="train only these groups (exact labels, in this order within a seed)")
     p.add_argument("--report-only", action="store_true")
+    p.add_argument("--reverse", action="store_true",
+                   help="seeds from the last (a second process on the same OUT)")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     out = Path(a.out)
@@ -180,15 +182,36 @@ def main(argv=None):
         if why:
             g["not_buildable"] = why
     if not a.report_only:
-        todo = [g for g in gs if "not_buildable" not in g
-                and (a.only is None or any(s in g["label"] for s in a.only))]
-        by_label = {g["label"]: g for g in todo}
+        runnable = {g["label"]: g for g in gs if "not_buildable" not in g}
+        unknown = sorted(set(a.only or ()) - {g["label"] for g in gs})
+        if unknown:
+            p.error(f"--only: no group labelled {', '.join(map(repr, unknown))}; the groups: "
+                    + "; ".join(g["label"] for g in gs))
+        todo = list(runnable.values()) if a.only is None else \
+            [runnable[name] for name in a.only if name in runnable]
+        seeds = list(range(a.first_seed, a.first_seed + a.seeds))
         jobs = [{"width": a.width, "seed": s, "optimizer": "derived", "group": g["label"]}
-                for s in range(a.first_seed, a.first_seed + a.seeds) for g in todo]
-        run_queue(jobs, out / "runs.jsonl",
-                  lambda j: run_one(j, out, a.iters, a.eval_every,
-                                    overrides(by_label[j["group"]]), tag(j["group"])),
-                  key=lambda j: {k: j[k] for k in ("width", "seed", "group")})
+                for s in (seeds[::-1] if a.reverse else seeds) for g in todo]
+        by_label = {g["label"]: g for g in todo}
+        failures = out / "failures.jsonl"
+        for job in jobs:            # seed-major: every group advances
+            failed = {r["group"]: r["error"] for r in load_runs(failures)}
+            if job["group"] in failed:
+                continue
+            try:
+                run_queue([job], out / "runs.jsonl",
+                          lambda j: run_one(j, out, a.iters, a.eval_every,
+                                            overrides(by_label[j["group"]]), tag(j["group"])),
+                          key=lambda j: {k: j[k] for k in ("width", "seed", "group")})
+            except ValueError as err:   # e.g. a proximal step whose fixed point does not exist
+                msg = " ".join(str(err).split())[:300]
+                append_run(failures, {"group": job["group"], "seed": job["seed"], "error": msg})
+                print(f"{job['group']} seed {job['seed']}: training failed: {msg}", flush=True)
+    for g in gs:
+        failed = {r["group"]: r for r in load_runs(out / "failures.jsonl")}
+        if g["label"] in failed and "not_buildable" not in g:
+            f = failed[g["label"]]
+            g["not_buildable"] = f"training failed (seed {f['seed']}): {f['error']}"
     print(report(out, a.width, Path(a.reference), gs))
 
 

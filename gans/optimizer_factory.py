@@ -113,7 +113,9 @@ def _plain(v):
 def describe_optimizer(cfg: TrainConfig, opt) -> dict:
     """What ran, for metrics.json: ``{"class", "hyperparameters": {"generator": {...},
     "discriminator": {...}}, "options"}`` read from the optimizer itself (its param groups),
-    and for ``derived`` the forces, scheme, delta, mu, q and the rule's coefficients."""
+    and for ``derived`` the forces, scheme, delta, mu, q, gamma and the rule's coefficients
+    (further terms included), and for an implicit member its inner iterations (summed) and
+    last solve (``optimizers.rule.SolveStats``)."""
     if hasattr(opt, "adams"):                       # gans.adam baselines: one Adam per player
         groups = [("x", opt.adams["x"].param_groups[0]), ("y", opt.adams["y"].param_groups[0])]
     else:
@@ -133,7 +135,10 @@ def describe_optimizer(cfg: TrainConfig, opt) -> dict:
     if cfg.optimizer == "derived":
         rule = derive_rule(cfg)
         out["derived"] = {"forces": cfg.forces.split(","), "scheme": cfg.scheme,
-                          "delta": cfg.delta, "mu": cfg.mu, "q": cfg.q,
-                          "coefficients": {k: getattr(rule, k) for k in
-                                           ("beta", "eta", "alpha", "lookahead", "alpha_implicit")}}
+                          "delta": cfg.delta, "mu": cfg.mu, "q": cfg.q, "gamma": cfg.gamma,
+                          "coefficients": rule.coefficients()}
+        solve = getattr(opt, "last_solve", None)      # implicit members: their inner solves
+        if solve is not None:
+            out["derived"]["inner_iterations"] = opt.inner_iterations
+            out["derived"]["last_solve"] = solve._asdict()
     return out

@@ -169,8 +169,6 @@ class DerivedRule:
                        name: Optional[str] = None, **params) -> UpdateRule:
         """The numeric :class:`UpdateRule` (substitutes numbers in the expressions)."""
         v = self.values(delta, mu, q, mass, **params)
-        if v["eta"] == 0:
-            raise ValueError("without the curl force the rule has no gradient term (eta = 0)")
         given = {"mu": mu, "q": q, **params}
         terms = tuple(RuleTerm(t.label, v[t.label], _with_numbers(t.force, given), t.term,
                                t.vector) for t in self.terms)

@@ -4,7 +4,10 @@ its best spectral radius on a game (LEAD Sec. 3-4; Prop. 2's rate).
 
 :func:`family` derives each member (:func:`integrators.derive.derive`), names the known
 optimizer it equals (:data:`KNOWN_AS`; each equality is proven by a test that runs both
-optimizers and compares iterates, tests/test_family.py) and, for runnable members, tunes
+optimizers and compares iterates, tests/test_family.py) and, for runnable members (a
+position-dependent force: curl, or a field such as consensus -- consensus alone is
+Hamiltonian gradient descent; magnetic and friction alone never move the particle from
+rest, and such members carry a ``reason``), tunes
 the physical parameters (``delta``, ``mu``, ``q``, ``gamma``; mass 1) to minimise the
 spectral radius of the member's step map at the game's equilibrium
 (:func:`integrators.tuning.tune` on :func:`integrators.discrete.rule_step`, the same core
@@ -54,6 +57,9 @@ KNOWN_AS: Dict[Tuple[frozenset, str], Tuple[str, str]] = {
         ("CGD", "mu = m/delta and q' = delta (alpha_implicit = eta); CGD-like otherwise"),
     (frozenset({"curl", "friction", "consensus"}), "semi-implicit"):
         ("consensus optimization", "mu = m/delta (beta = 0), gamma as CO's"),
+    (frozenset({"friction", "consensus"}), "semi-implicit"):
+        ("Hamiltonian gradient descent", "mu = m/delta (beta = 0), lr = gamma delta^2/m; "
+                                         "heavy ball on H = |v|^2/2 otherwise"),
 }
 
 
@@ -180,8 +186,10 @@ def _member(subset, scheme) -> Member:
         return Member(tuple(subset), scheme, None, reason=str(err))
     mem = Member(derived.forces, scheme, derived, known_as=known[0] if known else None,
                  known_as_when=known[1] if known else None)
-    if derived.eta == 0:
-        mem.reason = "no gradient term (eta = 0): without the curl force there is no update rule"
+    if derived.eta == 0 and not any(t.vector is None for t in derived.terms):
+        mem.reason = ("no position-dependent force: without curl (eta = 0) and without a "
+                      "field such as consensus, the forces act on the velocity only, so the "
+                      "particle never moves from rest")
     else:
         mem.runnable = True
     return mem

@@ -82,12 +82,17 @@ class UpdateRule:
         for k in ("beta", "eta", "alpha", "lookahead", "alpha_implicit"):
             v = finite_real(getattr(self, k), f"rule coefficient {k}")
             object.__setattr__(self, k, v)
-        if self.eta <= 0:
-            raise ValueError(f"rule coefficient eta must be > 0, got {self.eta}")
+        if self.eta < 0:
+            raise ValueError(f"rule coefficient eta must be > 0 (or 0 when a field term moves "
+                             f"the particle), got {self.eta}")
         object.__setattr__(self, "terms", tuple(self.terms))
         for t in self.terms:
             if not isinstance(t, RuleTerm):
                 raise TypeError(f"rule terms must be RuleTerm, got {type(t).__name__}")
+        if self.eta == 0 and not self.field_terms:
+            raise ValueError("the rule has no position-dependent term (eta = 0: no gradient "
+                             "term, and no other field term): the particle never moves from "
+                             "rest")
         if not isinstance(self.proximal, bool):
             raise TypeError(f"proximal must be True or False, got {self.proximal!r}")
         if self.proximal and self.lookahead != 0.0:
@@ -103,6 +108,24 @@ class UpdateRule:
     def is_linear_explicit(self) -> bool:
         """True when the new step is not coupled through a linear solve."""
         return self.alpha_implicit == 0.0 and not any(t.vector == "d_next" for t in self.terms)
+
+    @property
+    def field_terms(self) -> Tuple[RuleTerm, ...]:
+        """The further terms that act without a velocity (fields, e.g. consensus
+        ``J^T v``): besides the gradient term, the forces that move a particle from
+        rest."""
+        return tuple(t for t in self.terms if t.vector is None)
+
+    @property
+    def unit(self) -> float:
+        """The scale of the rule's step: ``eta``, or for a rule without the gradient
+        term (``eta = 0``, a member without curl) the largest modulus of its field
+        terms' coefficients (consensus alone: ``gamma delta^2 / m``; 1 if they are all
+        0, a rule that stays where it is). Adam preconditioning takes the rule's
+        direction per this unit (``optimizers.rule.RuleAdam``)."""
+        if self.eta > 0:
+            return self.eta
+        return max(abs(t.coefficient) for t in self.field_terms) or 1.0
 
     def coefficients(self) -> dict:
         """Every coefficient by name (``terms`` by their labels)."""

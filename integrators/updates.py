@@ -14,7 +14,7 @@ import torch
 Tensors = Sequence[torch.Tensor]
 
 
-def lead_update(params: Tensors, grads: Tensors, d: Optional[Tensors] = None,
+def lead_update(params: Optional[Tensors], grads: Tensors, d: Optional[Tensors] = None,
                 mixed: Optional[Tensors] = None, *, lr: float, beta: float = 0.0,
                 alpha: float = 0.0, terms: Sequence[Tuple[float, Tensors]] = ()
                 ) -> List[torch.Tensor]:
@@ -26,11 +26,13 @@ def lead_update(params: Tensors, grads: Tensors, d: Optional[Tensors] = None,
     theta_{k-1}``, ``M = grad_ij L_i . d_j`` the coupling (mixed) term and ``terms`` the
     further forces' ``(c_t, T_t)`` (e.g. consensus: ``(eta gamma, J^T v)``). ``alpha = 0``
     is Polyak momentum GDA; ``beta = alpha = 0`` is GDA. ``d`` / ``mixed`` may be
-    ``None`` when their coefficient is 0.
+    ``None`` when their coefficient is 0. ``params=None`` returns the step itself,
+    ``beta d - lr g - alpha M - sum_t c_t T_t`` (what implicit rules solve for and what
+    Adam preconditioning takes as a direction, without the rounding of ``theta``).
     """
     out = []
-    for k, (p, g) in enumerate(zip(params, grads)):
-        u = p - lr * g
+    for k, g in enumerate(grads):
+        u = -lr * g if params is None else params[k] - lr * g
         if beta != 0.0:
             u = u + beta * d[k]
         if alpha != 0.0:

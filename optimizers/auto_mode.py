@@ -102,8 +102,9 @@ class ModeCalibration:
 
     def load_state_dict(self, sd: dict) -> None:
         """Load what :meth:`state_dict` returned; ``ValueError`` naming what is wrong."""
-        def bad(msg):
-            raise ValueError(f"malformed auto-mode calibration in the state dict: {msg}")
+        def bad(msg):      # one line, whatever the value (a tensor's repr spans lines)
+            raise ValueError("malformed auto-mode calibration in the state dict: "
+                             + " ".join(msg.split())[:300])
 
         if not isinstance(sd, dict) or set(sd) != {"rounds", "warm", "samples", "choice"}:
             bad("expected the keys rounds, warm, samples, choice")

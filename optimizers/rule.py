@@ -23,24 +23,34 @@ iterates with those coefficients. Every member of the family runs:
   ``eta L < 1`` with ``L`` the Lipschitz constant of the vector field (for a bilinear
   game ``eta ||A|| < 1``), with the coupling and other terms adding their own
   Lipschitz constants. If it does not converge within ``max_iter`` the step raises
-  ``ValueError`` naming the residual and the parameters stay at the last step.
+  ``ValueError`` naming the residual and the parameters stay at the last step. On a
+  network with kinks (ReLU) the map is discontinuous and need not have a fixed point:
+  the iteration can cycle between two activation patterns (seen on a small ReLU GAN
+  under Adam preconditioning), and the step raises.
 
-The inner iterations and residual of the last step are in :attr:`RuleOptimizer.last_solve`
-and summed in ``inner_iterations``. ``precondition="adam"`` returns a
-:class:`RuleAdam` (LEAD Algorithm 2 for any explicit rule).
+The inner iterations and residual of the last step are in each parameter's ``state``
+(``solve_iterations``, ``solve_residual``, ``solve_total_iterations``: they survive
+``state_dict()`` / ``load_state_dict()``); :attr:`RuleOptimizer.last_solve` and
+``inner_iterations`` are read-only views of them. ``precondition="adam"`` returns a
+:class:`RuleAdam` (LEAD Algorithm 2 for any rule: the direction of the rule's own
+step without its momentum, per unit eta, through Adam).
+
+A rule without the gradient term (``eta = 0``, a member without the curl force) runs
+when a field term moves it (consensus alone: Hamiltonian gradient descent,
+``theta <- theta - gamma delta^2/m J^T v``).
 """
 from __future__ import annotations
 
-import dataclasses
 import math
+from contextlib import nullcontext
 from typing import NamedTuple, Optional
 
 import torch
 
 from integrators.rule import UpdateRule
 
-from .autodiff import OTHER, PLAYERS, dot, grads
-from .base import Hyper, positive, real
+from .autodiff import PLAYERS, dot, grads
+from .base import Hyper, nonnegative, positive, real
 from .functional import axpy, lead_update
 from .krylov import gmres
 from .lead import TwoStepOptimizer
@@ -92,47 +102,52 @@ class SolveStats(NamedTuple):
     residual: float
 
 
+#: per-parameter state the inner solve of implicit and proximal rules leaves (numbers, so
+#: they travel in ``state_dict()``): the last step's iterations and relative residual, and
+#: the iterations summed over all steps (for Adam preconditioning: over this player's solves).
+SOLVE_KEYS = ("solve_iterations", "solve_residual", "solve_total_iterations")
+
+
 def _apply(term, oracle, u):
     """A rule term's operator at the oracle's point on the joint vector ``u`` (a pair)."""
     return term.force.apply(term.term, oracle, u)
 
 
-class RuleOptimizer(TwoStepOptimizer):
-    """Two-step rule ``theta_i += beta d_i - lr grad_i L_i(p) - alpha grad_ij L_i(p) d_j
-    - sum_t c_t O_t(p)[d]``, implicit and proximal members included (module docstring).
+def _norm(v) -> float:
+    return math.sqrt(sum(float(dot(t, t)) for t in v.values()))
 
-    ``beta`` may be any real number here (a rule derived without friction has
-    ``beta = 1``); built by :func:`from_rule`.
+
+def _joint(fn, a, b):
+    """``{player: [fn(a_k, b_k)]}`` over both players' tensor lists."""
+    return {i: [fn(u, v) for u, v in zip(a[i], b[i])] for i in PLAYERS}
+
+
+class _RuleSolver:
+    """The step of a derived rule at the closure's derivatives, the one implementation that
+    :class:`RuleOptimizer` (the rule's own step) and :class:`RuleAdam` (the step of the rule
+    without its momentum, per unit: Adam's direction) share.
+
+    In units of ``self._unit`` (1 for the plain rule, :attr:`UpdateRule.unit` for Adam), the
+    step ``s`` of one iteration is ``s / unit = lead_update(None, g, d, C d, lr, beta,
+    alpha, terms)`` (:func:`integrators.updates.lead_update`, coefficients from
+    :meth:`_core_coefficients`) plus the implicit terms: ``(I + K) s = r`` (GMRES) for
+    implicit coupling, the fixed point ``s = r(theta + s)`` for proximal rules.
     """
 
-    hyper = {"lr": Hyper(positive), "beta": Hyper(real), "alpha": Hyper(real),
-             "lookahead": Hyper(real)}
+    rule: UpdateRule
+    _unit: float = 1.0
 
-    def __init__(self, params_x, params_y, lr, beta, alpha=0.0, lookahead=0.0, *,
-                 name="rule", rule: Optional[UpdateRule] = None, tol: Optional[float] = None,
-                 max_iter: int = 100, alternating=False, mixed_source="own", mixed_mode=None,
-                 nonfinite="raise", max_grad_norm=None, set_grad=True):
-        self.name, self.rule = name, rule
-        general = rule is not None and (bool(rule.terms) or not rule.is_explicit)
-        if general and alternating:
-            raise ValueError(f"rule {name!r}: alternating updates are implemented for explicit "
-                             "rules without further force terms only")
-        if general and mixed_source != "own":
-            raise ValueError("mixed_source='opponent' is implemented for explicit rules only")
+    def _init_solver(self, tol, max_iter):
         if tol is not None:
             positive("tol", tol)
         if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
             raise ValueError(f"Invalid max_iter: expected an integer >= 1, got {max_iter!r}")
-        super().__init__(params_x, params_y,
-                         dict(lr=lr, beta=beta, alpha=alpha, lookahead=lookahead),
-                         alternating=alternating, mixed_source=mixed_source,
-                         mixed_mode=mixed_mode, nonfinite=nonfinite,
-                         max_grad_norm=max_grad_norm, set_grad=set_grad)
-        self._general, self.tol, self.max_iter = general, tol, max_iter
-        self.last_solve: Optional[SolveStats] = None
-        self.inner_iterations = 0
+        self.tol, self.max_iter = tol, max_iter
 
-    # -------------------------------------------------------------- general path
+    def _core_coefficients(self, grp):
+        """``(lr, beta, alpha)`` of the core for a param group, over the unit."""
+        raise NotImplementedError
+
     def _tol(self) -> float:
         """``tol``, or by default 1e-10 in float64 (10 eps in lower precisions)."""
         if self.tol is not None:
@@ -140,39 +155,58 @@ class RuleOptimizer(TwoStepOptimizer):
         dtype = self.player_params("x")[0].dtype
         return max(1e-10, 10 * torch.finfo(dtype).eps)
 
-    def _new_point(self, oracle, theta, d, d_next=None):
-        """``theta + beta d - lr g - alpha C d - sum_t c_t O_t(p)[.]`` per player (the one
-        core, group by group); ``d_next`` adds the implicit terms on that step."""
+    @property
+    def solve_kind(self) -> Optional[str]:
+        """``"gmres"`` (implicit coupling), ``"fixed_point"`` (proximal) or None."""
+        if self.rule is None or self.rule.is_explicit:
+            return None
+        return "fixed_point" if self.rule.proximal else "gmres"
+
+    def _alpha_nonzero(self) -> bool:
+        return any(a != 0 for i in PLAYERS for a in self.group_values(i, "alpha"))
+
+    def _oracle(self, closure):
+        """An evaluation and its derivative oracle; second order (graphs kept for
+        Hessian-vector products) only when the rule has a term that needs them."""
         rule = self.rule
+        second = bool(rule.terms) or rule.alpha_implicit != 0.0 or self._alpha_nonzero()
+        ev = self.evaluation(closure, second_order=second)
+        return ev, EvaluationDerivatives(ev, {i: self.player_params(i) for i in PLAYERS})
+
+    def _step_core(self, oracle, d, s_next=None):
+        """``s / unit`` per player, ``beta d - lr g - alpha C d - sum_t c_t O_t(p)[.]``
+        over the unit (the one core, group by group); ``s_next`` (the new step, a
+        ``{player: tensors}``) adds the implicit terms on it."""
+        rule, unit = self.rule, self._unit
         dj = (d["x"], d["y"]) if d is not None else None
-        mixed = oracle.mixed(*dj) if any(a != 0 for i in PLAYERS
-                                         for a in self.group_values(i, "alpha")) else None
-        terms = [(t.coefficient, _apply(t, oracle, None if t.vector is None else dj))
+        mixed = oracle.mixed(*dj) if dj is not None and self._alpha_nonzero() else None
+        terms = [(t.coefficient / unit, _apply(t, oracle, None if t.vector is None else dj))
                  for t in rule.terms if t.vector != "d_next"]
-        if d_next is not None:
+        if s_next is not None:
+            sn = (s_next["x"], s_next["y"])
             if rule.alpha_implicit != 0.0:
-                terms.append((rule.alpha_implicit, oracle.mixed(*d_next)))
-            terms += [(t.coefficient, _apply(t, oracle, d_next)) for t in rule.terms
+                terms.append((rule.alpha_implicit / unit, oracle.mixed(*sn)))
+            terms += [(t.coefficient / unit, _apply(t, oracle, sn)) for t in rule.terms
                       if t.vector == "d_next"]
         g = oracle.vector_field()
+        cs = [c for c, _ in terms]
         out = {}
         for k, i in enumerate(PLAYERS):
-            cs = [c for c, _ in terms]
+            def core(grp, G, D, M, *T):
+                lr, beta, alpha = self._core_coefficients(grp)
+                return lead_update(None, G, D, M, lr=lr, beta=beta, alpha=alpha,
+                                   terms=list(zip(cs, T)))
 
-            def core(grp, P, G, D, M, *T):
-                return lead_update(P, G, D, M, lr=grp["lr"], beta=grp["beta"],
-                                   alpha=grp["alpha"], terms=list(zip(cs, T)))
-
-            none = [None] * len(theta[i])
-            out[i] = self.map_groups(i, core, theta[i], g[k], d[i] if d is not None else none,
+            none = [None] * len(g[k])
+            out[i] = self.map_groups(i, core, g[k], d[i] if d is not None else none,
                                      mixed[k] if mixed is not None else none,
                                      *[t[k] for _, t in terms])
         return out
 
-    def _coupled_solve(self, oracle, theta, new):
-        """``s`` with ``(I + K) s = new - theta`` by GMRES (implicit terms)."""
-        rule, nx = self.rule, len(theta["x"])
-        r = [a - b for i in PLAYERS for a, b in zip(new[i], theta[i])]
+    def _coupled_solve(self, oracle, r):
+        """``x`` with ``(I + K) x = r`` by GMRES, ``K x = alpha_implicit C(p) x + sum_t c_t
+        O_t(p) x`` (the implicit terms; linear, so the unit cancels)."""
+        rule, nx = self.rule, len(r["x"])
 
         def matvec(s):
             pair = (s[:nx], s[nx:])
@@ -186,57 +220,121 @@ class RuleOptimizer(TwoStepOptimizer):
                     out = [a + t.coefficient * b for a, b in zip(out, list(tx) + list(ty))]
             return out
 
-        res = gmres(matvec, r, tol=self._tol(), max_iter=self.max_iter)
-        self._record("gmres", res.iterations, res.residual)
-        s = res.x
-        return {"x": [a + b for a, b in zip(theta["x"], s[:nx])],
-                "y": [a + b for a, b in zip(theta["y"], s[nx:])]}
-
-    def _record(self, kind, iterations, residual):
-        self.last_solve = SolveStats(kind, iterations, residual)
-        self.inner_iterations += iterations
-
-    def _oracle(self, closure):
-        """An evaluation and its derivative oracle; second order (graphs kept for
-        Hessian-vector products) only when the rule has a term that needs them."""
-        rule = self.rule
-        second = bool(rule.terms) or rule.alpha_implicit != 0.0 or any(
-            a != 0 for i in PLAYERS for a in self.group_values(i, "alpha"))
-        ev = self.evaluation(closure, second_order=second)
-        return ev, EvaluationDerivatives(ev, {i: self.player_params(i) for i in PLAYERS})
+        res = gmres(matvec, r["x"] + r["y"], tol=self._tol(), max_iter=self.max_iter)
+        return {"x": res.x[:nx], "y": res.x[nx:]}, ("gmres", res.iterations, res.residual)
 
     def _proximal(self, closure, theta, d):
-        """Fixed-point iteration ``w <- theta + r(w)`` (module docstring)."""
+        """Fixed-point iteration ``s <- r(theta + s)`` with every derivative at the new
+        point ``w = theta + s`` (module docstring); ``(evaluation at theta, s / unit,
+        stats)``."""
+        unit = self._unit
         ev0, oracle = self._oracle(closure)
         zero = {i: [torch.zeros_like(t) for t in theta[i]] for i in PLAYERS}
-        w = self._new_point(oracle, theta, d, (zero["x"], zero["y"]))
+        out = self._step_core(oracle, d, zero)                    # the explicit predictor
         tol, res = self._tol(), math.inf
+        finfo = torch.finfo(theta["x"][0].dtype)
         for it in range(1, self.max_iter + 1):
-            with self.params_at(w):
+            s = out if unit == 1.0 else {i: [unit * t for t in out[i]] for i in PLAYERS}
+            with self.params_at(_joint(torch.add, theta, s)):
                 _, oracle = self._oracle(closure)
-                step = {i: [a - b for a, b in zip(w[i], theta[i])] for i in PLAYERS}
-                new = self._new_point(oracle, theta, d, (step["x"], step["y"]))
-            change = math.sqrt(sum(float(dot([a - b for a, b in zip(new[i], w[i])],
-                                              [a - b for a, b in zip(new[i], w[i])]))
-                                   for i in PLAYERS))
-            size = math.sqrt(sum(float(dot(s, s)) for s in
-                                 ([a - b for a, b in zip(new[i], theta[i])] for i in PLAYERS)))
-            finfo = torch.finfo(theta["x"][0].dtype)
+                new = self._step_core(oracle, d, s)
+            change = unit * _norm(_joint(torch.sub, new, out))
+            size = unit * _norm(new)
             res = change / max(size, finfo.tiny)
-            w = new
+            out = new
             # converged: the change is below tol of the step, or at the rounding level of
             # the parameters themselves (a small step on large weights in float32)
-            if res <= tol or change <= 4 * finfo.eps * math.sqrt(
-                    sum(float(dot(w[i], w[i])) for i in PLAYERS)):
-                self._record("fixed_point", it, res)
-                return ev0, w
+            if res <= tol or change <= 4 * finfo.eps * _norm(
+                    _joint(lambda a, b: a + unit * b, theta, out)):
+                return ev0, out, ("fixed_point", it, res)
             if not math.isfinite(res):
                 break
-        self._record("fixed_point", self.max_iter, res)
         raise ValueError(f"{self.name}: the proximal (implicit curl) step did not converge: "
                          f"relative change {res:.3g} > tol {tol:.3g} after {self.max_iter} "
                          f"fixed-point iterations (converges when eta times the vector "
                          f"field's Lipschitz constant is < 1: lower delta, or raise max_iter)")
+
+    def _rule_solve(self, closure, theta, d):
+        """``(evaluation, s / unit, stats)``: the rule's step from ``theta`` with
+        ``d = dz[k]`` (``None`` if no term needs it), its derivatives at the rule's
+        point (lookahead, or the new point of a proximal rule). ``stats``: the inner
+        solve's ``(kind, iterations, residual)``, or None for an explicit rule."""
+        if self.rule.proximal:
+            return self._proximal(closure, theta, d)
+        ev, oracle = self._oracle(closure)
+        stats = None
+        with self._lookahead_point(d):              # (the evaluation is lazy: taken here)
+            out = self._step_core(oracle, d)
+            if not self.rule.is_linear_explicit:
+                out, stats = self._coupled_solve(oracle, out)
+        return ev, out, stats
+
+    def _solve_state(self, p, stats) -> dict:
+        """The :data:`SOLVE_KEYS` state of parameter ``p`` after a solve ``stats``."""
+        _, iterations, residual = stats
+        total = self.state.get(p, {}).get("solve_total_iterations", 0)
+        return {"solve_iterations": int(iterations), "solve_residual": float(residual),
+                "solve_total_iterations": int(total) + int(iterations)}
+
+    def _solve_stats(self, player) -> Optional[SolveStats]:
+        st = self.state.get(self.player_params(player)[0], {})
+        if self.solve_kind is None or "solve_iterations" not in st:
+            return None
+        return SolveStats(self.solve_kind, st["solve_iterations"], st["solve_residual"])
+
+
+class RuleOptimizer(_RuleSolver, TwoStepOptimizer):
+    """Two-step rule ``theta_i += beta d_i - lr grad_i L_i(p) - alpha grad_ij L_i(p) d_j
+    - sum_t c_t O_t(p)[d]``, implicit and proximal members included (module docstring).
+
+    ``beta`` may be any real number here (a rule derived without friction has
+    ``beta = 1``), and ``lr`` may be 0 for a rule whose field terms move it (a member
+    without curl, e.g. Hamiltonian gradient descent); built by :func:`from_rule`.
+
+    Implicit and proximal rules keep their inner solve in each parameter's ``state``
+    (:data:`SOLVE_KEYS`, saved by ``state_dict()``); :attr:`last_solve` and
+    :attr:`inner_iterations` read it.
+    """
+
+    hyper = {"lr": Hyper(nonnegative), "beta": Hyper(real), "alpha": Hyper(real),
+             "lookahead": Hyper(real)}
+
+    def __init__(self, params_x, params_y, lr, beta, alpha=0.0, lookahead=0.0, *,
+                 name="rule", rule: Optional[UpdateRule] = None, tol: Optional[float] = None,
+                 max_iter: int = 100, alternating=False, mixed_source="own", mixed_mode=None,
+                 nonfinite="raise", max_grad_norm=None, set_grad=True):
+        self.name, self.rule = name, rule
+        general = rule is not None and (bool(rule.terms) or not rule.is_explicit
+                                        or rule.eta == 0)
+        if general and alternating:
+            raise ValueError(f"rule {name!r}: alternating updates are implemented for explicit "
+                             "rules without further force terms only")
+        if general and mixed_source != "own":
+            raise ValueError("mixed_source='opponent' is implemented for explicit rules only")
+        self._init_solver(tol, max_iter)
+        super().__init__(params_x, params_y,
+                         dict(lr=lr, beta=beta, alpha=alpha, lookahead=lookahead),
+                         alternating=alternating, mixed_source=mixed_source,
+                         mixed_mode=mixed_mode, nonfinite=nonfinite,
+                         max_grad_norm=max_grad_norm, set_grad=set_grad)
+        if rule is None and any(v == 0 for i in PLAYERS for v in self.group_values(i, "lr")):
+            raise ValueError("Invalid lr: must be > 0 (0 only for a derived rule whose field "
+                             "terms move it)")
+        self._general = general
+
+    @property
+    def last_solve(self) -> Optional[SolveStats]:
+        """The inner solve of the last completed step (read from ``state``), or None."""
+        return self._solve_stats("x")
+
+    @property
+    def inner_iterations(self) -> int:
+        """Inner iterations summed over all steps (read from ``state``)."""
+        st = self.state.get(self.player_params("x")[0], {})
+        return int(st.get("solve_total_iterations", 0))
+
+    def _core_coefficients(self, grp):
+        return grp["lr"], grp["beta"], grp["alpha"]
 
     @property
     def _keeps_prev(self) -> bool:
@@ -255,16 +353,14 @@ class RuleOptimizer(TwoStepOptimizer):
                                           for v in self._coef(i, "lookahead"))
         theta = {i: [p.detach().clone() if keep or moved else p.detach() for p in ps[i]]
                  for i in PLAYERS}     # a copy where the parameters move before the commit
-        if self.rule.proximal:
-            ev, new = self._proximal(closure, theta, d)
-        else:
-            ev, oracle = self._oracle(closure)
-            with self._lookahead_point(d):
-                new = self._new_point(oracle, theta, d)
-                if not self.rule.is_linear_explicit:
-                    new = self._coupled_solve(oracle, theta, new)
-        state = [{"prev": t} for i in PLAYERS for t in theta[i]] if keep else None
-        self._commit(ps["x"] + ps["y"], new["x"] + new["y"], state, final=True)
+        ev, step, stats = self._rule_solve(closure, theta, d)
+        new = _joint(torch.add, theta, step)
+        state = [{"prev": t} if keep else {} for i in PLAYERS for t in theta[i]]
+        if stats is not None:
+            for p, st in zip(ps["x"] + ps["y"], state):
+                st.update(self._solve_state(p, stats))
+        self._commit(ps["x"] + ps["y"], new["x"] + new["y"],
+                     state if keep or stats is not None else None, final=True)
         return ev.losses_detached()
 
     def _step(self, closure):
@@ -273,44 +369,101 @@ class RuleOptimizer(TwoStepOptimizer):
         return super()._step(closure)
 
 
-class RuleAdam(LEADAdam):
-    """Adam preconditioning of a derived rule (LEAD Algorithm 2 for any explicit rule):
-    alternating, each player's direction per unit eta,
-    ``g + (alpha / eta) grad_ij L_i d_j + sum_t (c_t / eta) O_t``, goes through Adam;
-    the rule's momentum ``beta`` is replaced by Adam's first moment. For LEAD's rule this
-    is :class:`~optimizers.LEADAdam` with ``alpha = rule.alpha / rule.eta``.
+class RuleAdam(_RuleSolver, LEADAdam):
+    """Adam preconditioning of any derived rule (LEAD Algorithm 2), alternating: player x
+    at ``(x_t, y_t)``, then player y at ``(x_{t+1}, y_t)``, each moves by Adam
+    (lines 8-12 / 16-20) on its part of the rule's direction per unit ``u``, the
+    rule's momentum ``beta`` replaced by Adam's first moment:
+
+    ``u = -s0 / unit`` with ``s0`` the step of the rule with ``beta = 0`` (everything
+    else as the plain rule computes it: derivatives at its point, implicit coupling
+    solved by GMRES, proximal step by fixed point) and ``unit`` = :attr:`UpdateRule.unit`
+    (``eta``, or for a member without curl its largest field coefficient). So:
+
+    - explicit rules: ``u = g(p) + (alpha/eta) C(p) d + sum_t (c_t/eta) O_t(p)[d]``,
+      ``p = theta + lookahead d``; for LEAD's rule this is :class:`~optimizers.LEADAdam`
+      with ``alpha = rule.alpha / rule.eta`` (its own code path);
+    - implicit coupling (``implicit-magnetic``): ``(I + K(p)) u = g + (alpha/eta) C d +
+      ...``, ``K = alpha_implicit C + ...``: for CGD's rule, Adam on CGD's direction
+      ``(I + eta C)^-1 g``;
+    - proximal (``implicit-curl``): ``u = v(w) + (alpha/eta) C(w) d + ...`` at
+      ``w = theta - eta u`` (the proximal point of the momentum-free step), solved by
+      fixed point.
+
+    ``d = theta - theta_prev`` per player at the evaluation (for y, ``d_x = x_{t+1} -
+    x_t``), as in Algorithm 2. Each player's direction takes one solve of the joint step
+    (two per step). The inner solves are in each parameter's ``state``
+    (:data:`SOLVE_KEYS`; a player's parameters hold that player's solve).
     Built by ``from_rule(rule, ..., precondition="adam", lr=..., betas=..., eps=...)``.
     """
 
     def __init__(self, params_x, params_y, rule: UpdateRule, lr, betas=(0.9, 0.999),
-                 eps=1e-8, *, mixed_mode=None, nonfinite="raise", max_grad_norm=None,
-                 set_grad=True):
-        if not rule.is_explicit or rule.lookahead != 0.0:
-            raise ValueError(f"rule {rule.name!r}: Adam preconditioning is implemented for "
-                             "explicit rules evaluated at the current point (no implicit "
-                             "coupling, no proximal step, lookahead 0)")
-        if any(t.vector is not None for t in rule.terms):
-            raise ValueError(f"rule {rule.name!r}: Adam preconditioning takes field terms "
-                             "only (no operator on the step)")
-        self.rule = rule
-        super().__init__(params_x, params_y, lr=lr, alpha=rule.alpha / rule.eta, betas=betas,
-                         eps=eps, mixed_mode=mixed_mode, nonfinite=nonfinite,
+                 eps=1e-8, *, tol=None, max_iter=100, mixed_source="own", mixed_mode=None,
+                 nonfinite="raise", max_grad_norm=None, set_grad=True):
+        self.rule, self.name = rule, rule.name
+        self._unit = rule.unit
+        self._general = (bool(rule.terms) or not rule.is_explicit or rule.lookahead != 0.0
+                         or rule.eta == 0)
+        if self._general and mixed_source != "own":
+            raise ValueError("mixed_source='opponent' is implemented for LEAD-like rules only "
+                             "(explicit, no further terms, lookahead 0)")
+        self._init_solver(tol, max_iter)
+        self._pending = None          # the solve of the player being stepped (into state)
+        super().__init__(params_x, params_y, lr=lr, alpha=rule.alpha / self._unit,
+                         betas=betas, eps=eps, mixed_source=mixed_source,
+                         mixed_mode=mixed_mode, nonfinite=nonfinite,
                          max_grad_norm=max_grad_norm, set_grad=set_grad)
 
-    def _coupled(self, i) -> bool:
-        return super()._coupled(i) or bool(self.rule.terms)
+    @property
+    def last_solve(self) -> Optional[SolveStats]:
+        """The last inner solve of the last completed step (player y's), or None."""
+        return self._solve_stats("y")
 
-    def _direction(self, ev, i):
-        g, m = super()._direction(ev, i)
-        if not self.rule.terms:
-            return g, m
-        oracle = EvaluationDerivatives(ev, {j: self.player_params(j) for j in PLAYERS})
-        k = PLAYERS.index(i)
-        extra = [(t.coefficient / self.rule.eta, _apply(t, oracle, None)[k])
-                 for t in self.rule.terms]
-        for c, T in extra:                                         # g + sum (c_t/eta) O_t
-            g = axpy(g, c, T)
-        return g, m
+    @property
+    def inner_iterations(self) -> int:
+        """Inner iterations summed over all steps and both players (from ``state``)."""
+        return sum(int(self.state.get(self.player_params(i)[0], {})
+                       .get("solve_total_iterations", 0)) for i in PLAYERS)
+
+    def _core_coefficients(self, grp):
+        return self.rule.eta / self._unit, 0.0, grp["alpha"]
+
+    def _lookahead_point(self, d):
+        la = self.rule.lookahead
+        if la == 0.0:
+            return nullcontext()
+        return self.params_at({i: axpy([p.detach() for p in self.player_params(i)], la, d[i])
+                               for i in PLAYERS})
+
+    def _timed_direction(self, closure, i):
+        """LEAD-like rules: LEAD-Adam's direction. Otherwise ``(evaluation, (u_i, None))``
+        from the rule's solve (class docstring)."""
+        if not self._general:
+            return super()._timed_direction(closure, i)
+        if i == "y":                # y's .grad: at (x_{t+1}, y_t), where its loss is taken
+            self._grads_set.discard("y")
+        moved = self.rule.proximal or self.rule.lookahead != 0.0
+        theta = {j: [p.detach().clone() if moved else p.detach()
+                     for p in self.player_params(j)] for j in PLAYERS}
+        d = {j: [t.detach() for t in self._displacement(j)] for j in PLAYERS}
+        ev, step, stats = self._rule_solve(closure, theta, d)
+        self._pending = stats
+        return ev, ([-t for t in step[i]], None)
+
+    def _buffers(self, ps, sts):
+        """LEAD-Adam's buffers, carrying the player's solve into its state (and the
+        recycled buffers stripped of it, so that they fit)."""
+        for p in ps:
+            spare = self._spare.get(p)
+            if spare is not None:
+                for k in SOLVE_KEYS:
+                    spare.pop(k, None)
+        news = super()._buffers(ps, sts)
+        if self._pending is not None:
+            for p, n in zip(ps, news):
+                n.update(self._solve_state(p, self._pending))
+        self._pending = None
+        return news
 
 
 def _check_rule(rule, label: str) -> UpdateRule:
@@ -329,14 +482,20 @@ def from_rule(rule, params_x, params_y, *, precondition=None, lr=None, betas=(0.
     the inner solve of implicit and proximal rules (module docstring).
 
     ``precondition="adam"``: a :class:`RuleAdam` with Adam's ``lr``, ``betas``, ``eps``
-    (the rule's own ``eta`` only sets the scale of its other terms).
+    (the rule's own ``eta`` only sets the scale of its other terms), for every rule;
+    ``tol`` and ``max_iter`` bound its inner solves as for the plain rule. Adam
+    preconditioning is alternating (Algorithm 2), so ``alternating`` does not apply.
     """
     if precondition not in PRECONDITIONERS:
         raise ValueError(f"Invalid precondition: must be None or 'adam', got {precondition!r}")
     if precondition == "adam":
         if lr is None:
             raise ValueError("precondition='adam' needs Adam's learning rate lr")
+        if alternating:
+            raise ValueError("precondition='adam' is alternating already (LEAD Algorithm 2); "
+                             "alternating=True does not apply")
         return RuleAdam(params_x, params_y, _check_rule(rule, "rule"), lr, betas, eps,
+                        tol=tol, max_iter=max_iter, mixed_source=mixed_source,
                         mixed_mode=mixed_mode, nonfinite=nonfinite,
                         max_grad_norm=max_grad_norm, set_grad=set_grad)
     if lr is not None:

@@ -146,6 +146,8 @@ CLI_CASES = {
          "outside [-1, 1]"),
         (TRAIN + ["--optimizer", "derived", "--delta", "0.1", "--lr", "0.1", "--out", "o"],
          "does not apply"),
+        (TRAIN + ["--optimizer", "derived", "--forces", "magnetic,friction", "--delta", "0.1",
+                  "--mu", "1", "--q", "1", "--out", "o"], "never moves from rest"),
         (TRAIN + ["--q", "abc", "--out", "o"], "--q must be a number"),
         (TRAIN + ["--threads", "0", "--out", "o"], "--threads must be >= 1"),
         (TRAIN + ["--threads", "many", "--out", "o"], "--threads must be an integer"),
@@ -334,6 +336,7 @@ CONSTRUCTOR_CASES = {
     "get_scheme int": (lambda: get_scheme(3), "unknown scheme"),
     "UpdateRule eta nan": (lambda: UpdateRule(beta=0.5, eta=NANF), "finite"),
     "UpdateRule eta -1": (lambda: UpdateRule(beta=0.5, eta=-1), "eta must be > 0"),
+    "UpdateRule eta 0, no field": (lambda: UpdateRule(beta=0.5, eta=0), "never moves from rest"),
 }
 
 

@@ -154,10 +154,16 @@ def test_derived_vs_handwritten_quick(tmp_path):
     assert rule["beta"] == pytest.approx(0.99) and rule["eta"] == pytest.approx(1e-4)
     assert rule["alpha"] == pytest.approx(0.03)
     members = {(r["problem"], r["member"]): r for r in payload["member_rows"]}
-    assert len(members) == 2 * 5 and (tmp_path / "derived_vs_handwritten_members.md").exists()
-    for r in members.values():      # equal members give equal iterates; implicit ones iterate
+    assert len(members) == 2 * 7 and (tmp_path / "derived_vs_handwritten_members.md").exists()
+    for (problem, member), r in members.items():
+        if "error" in r:    # only a proximal step on the ReLU GAN may fail (a 2-cycle)
+            assert "implicit curl" in member and problem.startswith("gan")
+            assert "did not converge" in r["error"]
+            continue
+        # equal members give equal iterates; implicit ones iterate
         assert r["max_abs_iterate_difference"] <= 1e-5 or not r["same_iterates"]
         assert (r["inner_per_step"] >= 1) == r["implicit"]
+    assert all("error" not in r for (p, _), r in members.items() if p.startswith("quadratic"))
 
 
 def test_iterations_to_converge_quick(tmp_path):

@@ -105,7 +105,8 @@ PHYS = dict(mu=1.5, q=0.7, gamma=0.4)
 @pytest.mark.parametrize("scheme", ["semi-implicit", "implicit-friction", "implicit-magnetic",
                                     "nesterov", "implicit-curl"])
 @pytest.mark.parametrize("forces", [("curl", "magnetic", "friction"),
-                                    ("curl", "friction", "consensus")])
+                                    ("curl", "friction", "consensus"),
+                                    ("magnetic", "friction", "consensus")])     # no curl
 def test_member_equals_velocity_form(scheme, forces):
     h, A, x0, y0 = quadratic_problem(1)
     d = 0.15
@@ -125,7 +126,9 @@ def test_member_equals_velocity_form(scheme, forces):
                                            ("curl,magnetic,friction", "implicit-magnetic"),
                                            ("curl,magnetic,friction,consensus", "nesterov"),
                                            ("curl,magnetic,friction", "implicit-curl"),
-                                           ("curl,friction,consensus", "explicit")])
+                                           ("curl,friction,consensus", "explicit"),
+                                           ("magnetic,friction,consensus", "implicit-magnetic"),
+                                           ("friction,consensus", "implicit-curl")])
 def test_from_rule_pinned_to_iterate(forces, scheme):
     """The torch optimizer and ``iterate`` (the analysis path) agree on a nonlinear game."""
     game, f = nonlinear_game()
@@ -235,6 +238,45 @@ def test_consensus_derivation_is_consensus_optimization():
     got, _ = run_optimizer(lambda px, py: O.from_rule(rule, px, py), f, x0, y0)
     ref, _ = run_optimizer(lambda px, py: O.CO(px, py, lr=d * d, gamma=g), f, x0, y0)
     assert np.abs(got - ref).max() <= 1e-13
+
+
+def test_consensus_alone_is_hamiltonian_gradient_descent():
+    """Consensus + friction with mu = m/delta (beta = 0, eta = 0: no curl) is Hamiltonian
+    gradient descent (Balduzzi et al. 2018; Loizou et al. 2020), z <- z - lr grad H,
+    H = 1/2 |v|^2, lr = gamma delta^2/m: against it written in numpy on a quadratic game
+    (grad H = K^T K z) and by plain autograd on a nonlinear game."""
+    d, g = 0.3, 0.8
+    rule = _rule("friction,consensus", "semi-implicit", d, mu=1 / d, gamma=g)
+    assert rule.eta == 0 and rule.beta == 0 and rule.unit == pytest.approx(g * d * d)
+    key = (frozenset({"friction", "consensus"}), "semi-implicit")
+    assert KNOWN_AS[key][0] == "Hamiltonian gradient descent"
+    h, A, x0, y0 = quadratic_problem(11)
+    K = np.block([[h * np.eye(2), A], [-A.T, h * np.eye(2)]])
+    z, ref = np.concatenate([x0, y0]), []
+    for _ in range(STEPS):
+        z = z - g * d * d * K.T @ K @ z
+        ref.append(z)
+    got, opt = run_optimizer(lambda px, py: O.from_rule(rule, px, py), torch_quadratic(h, A),
+                             x0, y0)
+    assert np.abs(got - np.array(ref)).max() <= 1e-13
+    _, f = nonlinear_game()
+    z = torch.tensor([0.5, -0.2, 0.1, 0.6], dtype=torch.float64)
+    ref = []
+    for _ in range(STEPS):
+        zz = z.clone().requires_grad_(True)
+        x, y = zz[:2], zz[2:]
+        gx, = torch.autograd.grad(f(x, y), zz, create_graph=True)
+        gy, = torch.autograd.grad(-f(x, y), zz, create_graph=True)
+        v = torch.cat([gx[:2], gy[2:]])
+        gH, = torch.autograd.grad(0.5 * (v * v).sum(), zz)
+        z = (zz - g * d * d * gH).detach()
+        ref.append(z.numpy())
+    got, _ = run_optimizer(lambda px, py: O.from_rule(rule, px, py), f, np.array([0.5, -0.2]),
+                           np.array([0.1, 0.6]))
+    assert np.abs(got - np.array(ref)).max() <= 1e-13
+    # members with no position-dependent force cannot run, and say why
+    with pytest.raises(ValueError, match="never moves from rest"):
+        derive("magnetic,friction").to_update_rule(0.1, mu=1.0, q=1.0)
 
 
 def test_consensus_force_value_and_simulation():
@@ -367,9 +409,76 @@ def test_adam_preconditioned_consensus_rule_from_algorithm_2():
                                                       betas=(b1, b2), eps=eps),
                            torch_quadratic(h, A), x0, y0)
     assert np.abs(got - np.array(ref)).max() <= 1e-12
-    with pytest.raises(ValueError, match="explicit"):
-        O.from_rule(_rule("curl,friction", "implicit-curl", 0.2, mu=1.0), [torch.zeros(1)],
-                    [torch.zeros(1)], precondition="adam", lr=0.1)
+
+
+def adam_rule_reference(rule, h, A, z0, steps, *, lr, betas, eps):
+    """Adam preconditioning of ``rule`` on f = h/2 |x|^2 + x^T A y - h/2 |y|^2, written
+    from its definition in numpy: alternating (x at (x_t, y_t), then y at (x_{t+1}, y_t),
+    d the players' last steps), each player's direction ``u = -s0 / unit`` with ``s0``
+    the step of the rule with beta = 0, solved densely:
+
+        s0 = -eta v(P) - alpha B d - c K^T v(P) - a B s0      (v = K z, B the mixed blocks)
+
+    with ``P`` = z + lookahead d (explicit, implicit coupling) or z + s0 (proximal),
+    ``a`` = alpha_implicit, ``c`` the consensus coefficient, ``unit`` = eta (or |c|
+    when eta = 0); then Adam's lines 8-12 on u."""
+    n = A.shape[0]
+    N, I = 2 * n, np.eye(2 * n)
+    K = np.block([[h * np.eye(n), A], [-A.T, h * np.eye(n)]])
+    B = np.block([[np.zeros((n, n)), A], [-A.T, np.zeros((n, n))]])
+    co = rule.coefficients()
+    eta, alpha, a, la = rule.eta, rule.alpha, rule.alpha_implicit, rule.lookahead
+    c = co.get("consensus", 0.0)
+    unit = eta if eta > 0 else abs(c)
+    G = eta * K + c * K.T @ K                            # the field terms' matrix
+    b1, b2 = betas
+    z, prev = z0.copy(), z0.copy()
+    mom, sq, out = np.zeros(N), np.zeros(N), []
+    for t in range(1, steps + 1):
+        for sl in (slice(0, n), slice(n, N)):
+            d = z - prev
+            if rule.proximal:        # s0 = -G (z + s0) - alpha B d - a B s0
+                s0 = np.linalg.solve(I + G + a * B, -G @ z - alpha * B @ d)
+            else:                    # s0 = -G (z + la d) - alpha B d - a B s0
+                s0 = np.linalg.solve(I + a * B, -G @ (z + la * d) - alpha * B @ d)
+            u = -s0[sl] / unit
+            mom[sl] = b1 * mom[sl] + (1 - b1) * u
+            sq[sl] = b2 * sq[sl] + (1 - b2) * u * u
+            prev[sl] = z[sl]
+            z[sl] = z[sl] - lr * (mom[sl] / (1 - b1 ** t)) / (np.sqrt(sq[sl] / (1 - b2 ** t)) + eps)
+        out.append(z.copy())
+    return np.array(out)
+
+
+ADAM_MEMBERS = [("curl,magnetic,friction", "implicit-magnetic", 0.3, {}),
+                ("curl,magnetic,friction", "implicit-magnetic", 0.3, dict(mu=1 / 0.3, q=0.3)),
+                ("curl,magnetic,friction", "implicit-curl", 0.15, {}),
+                ("curl,friction", "implicit-curl", 0.4, dict(mu=1 / 0.4)),
+                ("curl,magnetic,friction", "nesterov", 0.2, {}),
+                ("curl,magnetic,friction", "explicit", 0.2, {}),
+                ("curl,friction,consensus", "implicit-curl", 0.15, {}),
+                ("curl,friction,consensus", "nesterov", 0.2, {}),
+                ("friction,consensus", "semi-implicit", 0.2, dict(mu=1 / 0.2)),
+                ("magnetic,consensus", "implicit-magnetic", 0.2, {})]
+
+
+@pytest.mark.parametrize("forces,scheme,d,phys", ADAM_MEMBERS,
+                         ids=[f"{f}-{s}-{i}" for i, (f, s, _, _) in enumerate(ADAM_MEMBERS)])
+def test_adam_preconditioned_member_from_its_definition(forces, scheme, d, phys):
+    """Every member through Adam (implicit coupling, proximal, lookahead, no curl), against
+    the numpy reference above, iterate by iterate. The inner solves stop at relative
+    residual 1e-10 (the fixed point's error amplified by 1/(1 - its contraction factor)),
+    so the iterates carry errors below 1e-9."""
+    h, A, x0, y0 = quadratic_problem(9)
+    rule = derive(forces, scheme).to_update_rule(d, **{**PHYS, **phys})
+    kw = dict(lr=0.05, betas=(0.8, 0.99), eps=1e-8)
+    ref = adam_rule_reference(rule, h, A, np.concatenate([x0, y0]), STEPS, **kw)
+    got, opt = run_optimizer(lambda px, py: O.from_rule(rule, px, py, precondition="adam",
+                                                        **kw), torch_quadratic(h, A), x0, y0)
+    assert np.abs(got - ref).max() <= 1e-9
+    if not rule.is_explicit:         # both players' solves, in the state
+        assert opt.last_solve.kind == ("fixed_point" if rule.proximal else "gmres")
+        assert opt.last_solve.residual <= 1e-10 and opt.inner_iterations >= 2 * STEPS
 
 
 # ------------------------------------------------------------- the map
@@ -381,7 +490,11 @@ def test_family_members_and_json(tmp_path, capsys):
     assert len(members) == 7 * 2
     lead = [mb for mb in members if mb.known_as == "LEAD"]
     assert lead and lead[0].runnable and lead[0].tuned_spectral_radius < 1
-    assert all(not mb.runnable for mb in members if "curl" not in mb.forces)
+    assert all(not mb.runnable and "never moves from rest" in mb.as_dict()["reason"]
+               for mb in members if "curl" not in mb.forces)
+    no_curl = family(forces=("friction", "consensus"), tune_radius=False)
+    assert all(mb.runnable == ("consensus" in mb.forces) for mb in no_curl)  # consensus moves it
+    assert {mb.known_as for mb in no_curl} >= {"Hamiltonian gradient descent"}
     radii = [mb.tuned_spectral_radius for mb in members if mb.tuned_spectral_radius is not None]
     assert radii == sorted(radii)
     rc = main(["family", "--game", "quadratic", "--h", "0.5", "--A", "[[1]]", "--forces",
@@ -417,3 +530,103 @@ def test_train_derived_with_adam_preconditioning(tmp_path):
             "--out", str(tmp_path / "run")]
     assert main(argv) == 0
     assert main(argv[:-2] + ["--alpha", "1", "--out", str(tmp_path / "r2")]) == 2
+
+
+# ------------------------------------------------------------- inner solves in the state
+@pytest.mark.parametrize("adam", [False, True], ids=["plain", "adam"])
+@pytest.mark.parametrize("forces,scheme,phys", [
+    ("curl,magnetic,friction", "implicit-magnetic", {}),
+    ("curl,magnetic,friction", "implicit-curl", {}),
+    ("curl,friction", "implicit-curl", dict(mu=1 / 0.3))])          # proximal point: no prev
+def test_inner_solves_live_in_the_state_and_resume_bitwise(forces, scheme, phys, adam):
+    """2k steps equal k steps, ``state_dict`` (deep-copied), a fresh optimizer,
+    ``load_state_dict``, k more (torch.equal); the inner iterations travel with it."""
+    import copy
+    _, f = nonlinear_game()
+    rule = derive(forces, scheme).to_update_rule(0.3, **{**PHYS, **phys})
+    kw = dict(precondition="adam", lr=0.02, betas=(0.8, 0.99)) if adam else {}
+    x0, y0 = torch.tensor([0.7, -0.4], dtype=torch.float64), torch.tensor([0.3, 0.9],
+                                                                          dtype=torch.float64)
+
+    def run(steps, x=None, y=None, sd=None):
+        x = x0.clone().requires_grad_(True) if x is None else x
+        y = y0.clone().requires_grad_(True) if y is None else y
+        opt = O.from_rule(rule, [x], [y], **kw)
+        if sd is not None:
+            opt.load_state_dict(sd)
+        for _ in range(steps):
+            opt.step(lambda: (f(x, y), -f(x, y)))
+        return x, y, opt
+
+    k = 4
+    x, y, straight = run(2 * k)
+    xa, ya, first = run(k)
+    sd = copy.deepcopy(first.state_dict())
+    st = sd["state"][0]
+    assert st["solve_iterations"] >= 1 and st["solve_residual"] <= 1e-10
+    xb, yb = xa.detach().clone().requires_grad_(True), ya.detach().clone().requires_grad_(True)
+    xb, yb, resumed = run(k, xb, yb, sd)
+    assert torch.equal(x, xb) and torch.equal(y, yb)
+    for p, q in zip([x, y], [xb, yb]):
+        a, b = straight.state[p], resumed.state[q]
+        assert set(a) == set(b) and all(torch.equal(a[k_], b[k_]) if torch.is_tensor(a[k_])
+                                        else a[k_] == b[k_] for k_ in a)
+    assert resumed.last_solve == straight.last_solve
+    assert resumed.inner_iterations == straight.inner_iterations > first.inner_iterations
+    last = straight.last_solve
+    assert straight.state[y]["solve_iterations"] == last.iterations
+    assert last.kind == ("fixed_point" if rule.proximal else "gmres")
+    with pytest.raises(AttributeError):
+        straight.last_solve = None                    # a read-only view of the state
+
+
+@pytest.mark.parametrize("scheme,forces", [("implicit-magnetic", "curl,magnetic,friction"),
+                                           ("implicit-curl", "curl,magnetic,friction"),
+                                           ("nesterov", "curl,magnetic,friction"),
+                                           ("semi-implicit", "friction,consensus")])
+def test_train_any_member_with_adam_preconditioning(tmp_path, scheme, forces):
+    """``gamemech train --optimizer derived --precondition adam --scheme ...`` runs every
+    kind of member (implicit coupling, proximal, lookahead, no curl)."""
+    from gamemech.cli import main
+    out = tmp_path / "run"
+    argv = ["train", "--task", "mog1d", "--iters", "2", "--width", "4", "--batch-size", "8",
+            "--eval-samples", "50", "--no-progress", "--optimizer", "derived",
+            "--forces", forces, "--scheme", scheme, "--delta", "0.1", "--mu", "10",
+            "--q", "1", "--gamma", "0.3", "--precondition", "adam", "--lr", "1e-3",
+            "--out", str(out)]
+    assert main(argv) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["optimizer_class"] == "RuleAdam" and metrics["derived"]["scheme"] == scheme
+    if scheme in ("implicit-magnetic", "implicit-curl"):     # inner solves, from the state
+        assert metrics["derived"]["inner_iterations"] >= 2 * 2
+        assert metrics["derived"]["last_solve"]["kind"] in ("gmres", "fixed_point")
+    else:
+        assert "inner_iterations" not in metrics["derived"]
+
+
+def test_adam_preconditioning_refuses_what_does_not_apply():
+    x, y = torch.zeros(1, requires_grad=True), torch.zeros(1, requires_grad=True)
+    rule = _rule("curl,magnetic,friction", "implicit-magnetic", 0.2, mu=1.0, q=1.0)
+    with pytest.raises(ValueError, match="alternating"):
+        O.from_rule(rule, [x], [y], precondition="adam", lr=0.1, alternating=True)
+    with pytest.raises(ValueError, match="mixed_source"):
+        O.from_rule(rule, [x], [y], precondition="adam", lr=0.1, mixed_source="opponent")
+    with pytest.raises(ValueError, match="max_iter"):
+        O.from_rule(rule, [x], [y], precondition="adam", lr=0.1, max_iter=0)
+
+
+def test_adam_preconditioned_implicit_member_sets_grad_where_loss_is_taken():
+    """``.grad`` after a step: x's at (x_t, y_t), y's at (x_{t+1}, y_t) (Algorithm 2's
+    evaluation points, as for LEAD-Adam), although the joint solve of x's direction
+    also computes y's gradient at (x_t, y_t)."""
+    h, A, x0, y0 = quadratic_problem(12)
+    f = torch_quadratic(h, A)
+    rule = _rule("curl,magnetic,friction", "implicit-magnetic", 0.3, mu=1.0, q=1.0)
+    x, y = torch.tensor(x0, requires_grad=True), torch.tensor(y0, requires_grad=True)
+    opt = O.from_rule(rule, [x], [y], precondition="adam", lr=0.1)
+    loss_x, loss_y = opt.step(lambda: (f(x, y), -f(x, y)))
+    x1 = x.detach().numpy()
+    assert not np.allclose(x1, x0)
+    assert np.allclose(x.grad.numpy(), h * x0 + A @ y0, rtol=0, atol=1e-14)
+    assert np.allclose(y.grad.numpy(), -(A.T @ x1 - h * y0), rtol=0, atol=1e-14)
+    assert float(loss_y) == pytest.approx(-float(f(torch.tensor(x1), torch.tensor(y0))), abs=1e-14)

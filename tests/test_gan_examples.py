@@ -3,6 +3,7 @@ resumable run queue, the table statistics against independent computations, the 
 from __future__ import annotations
 
 import importlib.util
+import os
 import json
 import sys
 from pathlib import Path
@@ -94,7 +95,7 @@ def test_derived_groups_and_small_run(tmp_path):
                "--eval-every", "2", "--optimizers", "lead-adam", "adam-alt"])
     argv = ["--out", str(tmp_path / "d"), "--width", "8", "--seeds", "1", "--iters", "4",
             "--eval-every", "2", "--reference", str(ref / "runs.jsonl"),
-            "--only", "gradient only", "coupling 0.6"]
+            "--only", "derived: gradient only", "derived: coupling 0.6"]
     derived.main(argv)
     runs = [json.loads(l) for l in (tmp_path / "d" / "runs.jsonl").read_text().splitlines()]
     assert {r["group"] for r in runs} >= {"derived: gradient only", "derived: coupling 0.6"}
@@ -109,3 +110,51 @@ def test_derived_groups_and_small_run(tmp_path):
     grad_only = next(r for r in runs if r["group"] == "derived: gradient only")
     assert grad_only["energy_distance"] == pytest.approx(ref_runs["adam-alt"]["energy_distance"],
                                                          rel=1e-5)
+
+
+def test_run_queue_shares_a_queue_between_processes(tmp_path):
+    """A job claimed by a live process is left to it; a dead process's claim is taken over;
+    a job recorded by another process meanwhile is not run again."""
+    import hashlib
+    import subprocess
+    results = tmp_path / "runs.jsonl"
+    key = lambda j: {"i": j["i"]}
+    claims = tmp_path / ".claims"
+    claims.mkdir()
+
+    def claim_file(i):
+        return claims / (hashlib.sha1(json.dumps({"i": i}).encode()).hexdigest()[:16] + ".pid")
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    claim_file(0).write_text(str(os.getppid()))               # alive: not ours
+    claim_file(1).write_text(str(dead.pid))                   # dead: taken over
+    ran = []
+
+    def run_one(job):
+        ran.append(job["i"])
+        if job["i"] == 1:                                      # "another process" finishes 2
+            common.append_run(results, {"i": 2, "x": -1})
+        return {"x": job["i"]}
+
+    runs = common.run_queue([{"i": i} for i in range(4)], results, run_one, key)
+    assert ran == [1, 3]
+    assert sorted(r["i"] for r in runs) == [1, 2, 3]
+    assert list(claims.iterdir()) == [claim_file(0)]           # ours removed, theirs kept
+
+
+def test_derived_group_whose_training_fails_is_reported(tmp_path):
+    """A proximal member on ReLU networks whose inner fixed point does not converge: the
+    failure is recorded (not retried on resume) and the table says why the group has no runs."""
+    derived = load("gan_derived")
+    argv = ["--out", str(tmp_path), "--width", "8", "--seeds", "2", "--iters", "4",
+            "--eval-every", "2", "--reference", str(tmp_path / "none.jsonl"),
+            "--only", "derived: coupling 0.6, proximal"]
+    derived.main(argv)
+    fails = [json.loads(l) for l in (tmp_path / "failures.jsonl").read_text().splitlines()]
+    assert [f["group"] for f in fails] == ["derived: coupling 0.6, proximal"]
+    assert "did not converge" in fails[0]["error"]
+    derived.main(argv)                              # resume: the failed group is not retried
+    assert len((tmp_path / "failures.jsonl").read_text().splitlines()) == 1
+    assert "coupling 0.6, proximal** (not run: training failed (seed 0)" in \
+        (tmp_path / "table.md").read_text()

@@ -5,7 +5,8 @@ For every entry of :data:`integrators.family.KNOWN_AS` the member is derived
 (``integrators.derive``), set to the entry's condition, run as a torch optimizer
 (``optimizers.from_rule``) and compared iterate by iterate with the known optimizer: the
 package's hand-written one (GDA, heavy ball, LEAD, CO, CGD) or the method written from its
-definition in numpy (Nesterov's look-ahead, the proximal point's linear solve).
+definition in numpy (Nesterov's look-ahead, the proximal point's linear solve, Hamiltonian
+gradient descent's ``z - lr K^T K z``).
 """
 from __future__ import annotations
 
@@ -67,8 +68,11 @@ def _pairs(s, K, z0):
     leadf = rule("curl,magnetic,friction", "implicit-friction", mu=s["mu"], q=s["q"])
     cgd = rule("curl,magnetic,friction", "implicit-magnetic", mu=one, q=d)
     co = rule("curl,friction,consensus", "semi-implicit", mu=one, gamma=s["gamma"])
+    hgd = rule("friction,consensus", "semi-implicit", mu=one, gamma=s["gamma"])
     nesterov = lambda z, zp: (z + nes.beta * (z - zp)) - nes.eta * K @ (z + nes.beta * (z - zp))  # noqa: E731
     prox = lambda z, zp: np.linalg.solve(np.eye(N) + pp.eta * K, z)  # noqa: E731
+    # grad 1/2 |K z|^2 = K^T K z: Hamiltonian gradient descent, lr = gamma delta^2/m
+    ham = lambda z, zp: z - s["gamma"] * d * d * K.T @ K @ z  # noqa: E731
     return {
         ("heavy ball", "semi-implicit"): (hb, lambda px, py: O.MomentumGDA(px, py, lr=hb.eta,
                                                                            beta=hb.beta)),
@@ -83,6 +87,7 @@ def _pairs(s, K, z0):
         ("CGD", "implicit-magnetic"): (cgd, lambda px, py: O.CGD(px, py, lr=cgd.eta)),
         ("consensus optimization", "semi-implicit"): (co, lambda px, py: O.CO(
             px, py, lr=co.eta, gamma=s["gamma"])),
+        ("Hamiltonian gradient descent", "semi-implicit"): (hgd, _definition(ham, z0, s["steps"])),
     }
 
 
@@ -90,7 +95,8 @@ def _pairs(s, K, z0):
        where="Sec. 3 (Prop. 1) and App. J (Table 6): the physical family",
        statement="Forces (curl, magnetic, friction, consensus) under implicit-explicit schemes "
                  "give known optimizers: GDA, heavy ball, Nesterov, LEAD, consensus "
-                 "optimization, proximal point and CGD are members of the family.")
+                 "optimization, Hamiltonian gradient descent, proximal point and CGD are "
+                 "members of the family.")
 def check_family(quick: bool) -> ClaimResult:
     s = SETTING
     K, f, z0 = _problem(s)
@@ -119,4 +125,4 @@ def check_family(quick: bool) -> ClaimResult:
     return ClaimResult(HOLDS, computed,
                        f"all {len(worst)} equalities hold to {max(worst.values()):.1e} "
                        f"(<= {tol:g}): GDA, heavy ball, Nesterov, LEAD, consensus optimization, "
-                       "proximal point and CGD are members", data)
+                       "Hamiltonian gradient descent, proximal point and CGD are members", data)

@@ -13,6 +13,7 @@ import math
 import os
 import sys
 from pathlib import Path
+from typing import Dict, Optional
 
 import numpy as np
 
@@ -113,10 +114,14 @@ def int_at_least(name: str, lo: int):
 
 
 # ------------------------------------------------------------------------ games
-def add_game_arguments(p: argparse.ArgumentParser, default: str = "bilinear") -> None:
+def add_game_arguments(p: argparse.ArgumentParser, default: str = "bilinear",
+                       aliases: Optional[Dict[str, str]] = None) -> None:
+    """The game flags; ``aliases`` (short name -> catalogue name) are accepted by
+    ``--game`` as well (the command resolves them)."""
     g = p.add_argument_group("game")
-    g.add_argument("--game", default=default, choices=sorted(GAMES), metavar="NAME",
-                   help=f"one of: {', '.join(sorted(GAMES))} (default {default})")
+    names = sorted(set(GAMES) | set(aliases or {}))
+    g.add_argument("--game", default=default, choices=names, metavar="NAME",
+                   help=f"one of: {', '.join(names)} (default {default})")
     g.add_argument("--A", help="coupling matrix as JSON, e.g. '[[1,0],[0,2]]' (default identity)")
     g.add_argument("--h", type=finite_float("--h"), default=None,
                    help="curvature h of the quadratic game, eq. 13 (default 0)")

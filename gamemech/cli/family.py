@@ -81,11 +81,7 @@ def register(sub) -> None:
                        description="Derive every member (subsets of the forces times the "
                                    "schemes), name the known optimizers among them, and rank "
                                    "the runnable ones by their tuned spectral radius.")
-    add_game_arguments(p, default="bilinear")
-    for action in p._actions:              # accept the short name coop as well
-        if action.dest == "game":
-            action.choices = sorted(set(action.choices) | set(_ALIASES))
-            action.help = f"one of: {', '.join(action.choices)} (default bilinear)"
+    add_game_arguments(p, default="bilinear", aliases=_ALIASES)    # coop as well
     p.add_argument("--forces", default=None,
                    help=f"forces to combine (default all registered: {','.join(REGISTRY)})")
     p.add_argument("--seed", type=int, default=0, help="tuning seed (default 0)")
