@@ -162,8 +162,13 @@ class _RuleSolver:
             return None
         return "fixed_point" if self.rule.proximal else "gmres"
 
+    def _nonzero(self, *names) -> bool:
+        """Is any of hyperparameters ``names`` non-zero in some group of either player?
+        (One pass over the groups: this runs every step.)"""
+        return any(g.get(k, 0) != 0 for g in self.param_groups for k in names)
+
     def _alpha_nonzero(self) -> bool:
-        return any(a != 0 for i in PLAYERS for a in self.group_values(i, "alpha"))
+        return self._nonzero("alpha")
 
     def _oracle(self, closure):
         """An evaluation and its derivative oracle; second order (graphs kept for
@@ -340,8 +345,7 @@ class RuleOptimizer(_RuleSolver, TwoStepOptimizer):
     def _keeps_prev(self) -> bool:
         """Is ``theta_{k-1}`` needed: some beta, alpha or lookahead non-zero, or a term on
         ``dz[k]``? (A rule with none of them, e.g. GDA's or CO's, keeps no state.)"""
-        coupled = any(v != 0 for i in PLAYERS for k in ("beta", "alpha", "lookahead")
-                      for v in self._coef(i, k))
+        coupled = self._nonzero("beta", "alpha", "lookahead")
         return coupled or (self.rule is not None and any(t.vector == "d"
                                                          for t in self.rule.terms))
 
@@ -349,8 +353,7 @@ class RuleOptimizer(_RuleSolver, TwoStepOptimizer):
         keep = self._keeps_prev
         d = {i: [t.detach() for t in self._displacement(i)] for i in PLAYERS} if keep else None
         ps = {i: self.player_params(i) for i in PLAYERS}
-        moved = self.rule.proximal or any(v != 0 for i in PLAYERS
-                                          for v in self._coef(i, "lookahead"))
+        moved = self.rule.proximal or self._nonzero("lookahead")
         theta = {i: [p.detach().clone() if keep or moved else p.detach() for p in ps[i]]
                  for i in PLAYERS}     # a copy where the parameters move before the commit
         ev, step, stats = self._rule_solve(closure, theta, d)
