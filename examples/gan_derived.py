@@ -39,7 +39,7 @@ from pathlib import Path
 import torch
 
 from _gan_experiments import append_run, load_runs, machine, markdown_table, run_queue, summarize
-from gan_appH import METRICS, run_one
+from gan_appH import METRICS, run_one, sample_grid
 
 PHYSICAL = {"delta": 0.1, "mu": 10.0, "q": 0.06, "gamma": 0.3}
 PARAMETER_OF = {"friction": "mu", "magnetic": "q", "consensus": "gamma"}
@@ -151,6 +151,12 @@ def report(out: Path, width: int, reference: Path, gs: list) -> str:
             f"{sum(r['group'] == g['label'] for r in runs)} runs"
         parts.append(f"- **{g['label']}** ({status}): "
                      + ", ".join(f"{f} / {s}" for f, s in g["members"]))
+    trained = [g["label"] for g in gs if any(r["group"] == g["label"] for r in runs)]
+    if trained:     # final samples: one row per trained group, one column per seed
+        grid = sample_grid([dict(r, optimizer=tag(r["group"])) for r in runs], width, out,
+                           [tag(t) for t in trained])
+        if grid is not None:
+            parts += ["", f"Final samples (rows: {'; '.join(trained)}): `{grid.name}`"]
     text = "\n".join(parts)
     (out / "table.md").write_text(text + "\n")
     (out / "summary.json").write_text(json.dumps({"physical": PHYSICAL, "width": width,

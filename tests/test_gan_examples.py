@@ -104,6 +104,7 @@ def test_derived_groups_and_small_run(tmp_path):
     assert len((tmp_path / "d" / "runs.jsonl").read_text().splitlines()) == len(runs)
     table = (tmp_path / "d" / "table.md").read_text()
     assert "| lead-adam | 1 |" in table and "| derived: coupling 0.6 | 1 |" in table
+    assert (tmp_path / "d" / "samples_w8.png").stat().st_size > 0
     # Adam on the gradient alone, alternating, is alternating Adam: the same samples
     ref_runs = {r["optimizer"]: r for r in
                 (json.loads(l) for l in (ref / "runs.jsonl").read_text().splitlines())}
