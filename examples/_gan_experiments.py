@@ -69,12 +69,17 @@ def _claim(results: Path, job_key: str) -> Path | None:
     return None
 
 
-def run_queue(jobs, results: Path, run_one, key=lambda j: j) -> list:
-    """Run every job of ``jobs`` (dicts) not yet in ``results`` (matched on ``key``), in
-    order; ``run_one(job) -> dict`` is appended with the job's fields as it finishes.
+def run_queue(jobs, results: Path, run_one, key=None) -> list:
+    """Run every job of ``jobs`` (dicts) not yet in ``results`` (matched on ``key``, by
+    default the job's own fields), in order; ``run_one(job) -> dict`` is appended with the
+    job's fields as it finishes.
     Several processes may work through one queue at once (e.g. one per core, one with the
     job list reversed): each job is claimed before it runs and the results are re-read
     before each job, so no job runs twice."""
+    jobs = list(jobs)
+    if key is None:        # a record matches a job when it has the job's fields and values
+        fields = sorted({k for j in jobs for k in j})
+        key = lambda j: {k: j.get(k) for k in fields}   # noqa: E731
     for job in jobs:
         job_key = json.dumps(key(job), sort_keys=True)
         if job_key in _done(results, key):
