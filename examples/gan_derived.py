@@ -213,8 +213,8 @@ def main(argv=None):
                 msg = " ".join(str(err).split())[:300]
                 append_run(failures, {"group": job["group"], "seed": job["seed"], "error": msg})
                 print(f"{job['group']} seed {job['seed']}: training failed: {msg}", flush=True)
+    failed = {r["group"]: r for r in load_runs(out / "failures.jsonl")}
     for g in gs:
-        failed = {r["group"]: r for r in load_runs(out / "failures.jsonl")}
         if g["label"] in failed and "not_buildable" not in g:
             f = failed[g["label"]]
             g["not_buildable"] = f"training failed (seed {f['seed']}): {f['error']}"
