@@ -248,7 +248,9 @@ def _solve_torchode(dyn: Dynamics, z0: torch.Tensor, ts: torch.Tensor, method: s
     y0 = z0.reshape(-1, dyn.dim)
     t = ts.to(device=z0.device, dtype=z0.dtype).expand(y0.shape[0], -1)
     field = _Field(dyn, threshold, z0.dtype)
-    term = torchode.ODETerm(field.plain(y0))
+    # torchode's own per-trajectory count (with_stats) adds 1 to every trajectory at every
+    # batched evaluation, i.e. it equals field.nfev everywhere: counted once here instead
+    term = torchode.ODETerm(field.plain(y0), with_stats=False)
     step = {"dopri5": torchode.Dopri5, "tsit5": torchode.Tsit5, "heun": torchode.Heun,
             "euler": torchode.Euler}[method](term=term)
     if method in TORCHODE_FIXED:
@@ -272,7 +274,7 @@ def _solve_torchode(dyn: Dynamics, z0: torch.Tensor, ts: torch.Tensor, method: s
     if failed.any():  # stopped early (dt underflow, max steps): the unreached saves are NaN
         codes = sorted({torchode.Status(int(c)).name for c in status[failed].reshape(-1)})
         message = f"torchode stopped {int(failed.sum())} trajectories early: {', '.join(codes)}"
-    stats = {"nfev": field.nfev, "nfev_per_trajectory": sol.stats["n_f_evals"].reshape(batch).cpu(),
+    stats = {"nfev": field.nfev, "nfev_per_trajectory": torch.full(batch, field.nfev),
              "steps_per_trajectory": sol.stats["n_steps"].reshape(batch).cpu()}
     return zs, stats, not bool(failed.any()), message
 

@@ -224,6 +224,8 @@ def test_torchode_steps_each_trajectory_on_its_own():
     traj = simulate(dyn, z0, ts, backend="torchode", rtol=1e-9, atol=1e-9)
     steps = traj.stats["steps_per_trajectory"]
     assert steps.shape == (2,) and steps[0] < steps[1]
+    # torchode evaluates the whole batch at once: every trajectory saw every evaluation
+    assert traj.stats["nfev_per_trajectory"].tolist() == [traj.stats["nfev"]] * 2
     ref = np.einsum("tij,bj->tbi", np.stack([scipy.linalg.expm(
         t * quadratic_phase_matrix(0.2, np.array([[1.0]]), 0.5, 4.5)) for t in ts]), z0.numpy())
     assert np.abs(traj.zs.numpy() - ref).max() < 1e-5
