@@ -5,6 +5,7 @@ tables -- mean, a 95% bootstrap interval and a two-sided Mann-Whitney U test aga
 reference optimizer, per metric."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -21,6 +22,24 @@ def machine() -> str:
     dev = (torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU")
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs "
             f"({torch.get_num_threads()} torch thread(s) used), {dev}, torch {torch.__version__}")
+
+
+def queue_arguments(description: str, out: str, seeds: int, iters: int) -> argparse.ArgumentParser:
+    """A parser with the options every experiment script shares: where the results go,
+    which seeds, how long, how often to evaluate, report only, and the reversed queue
+    for a second process on the same ``--out``."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--out", default=out)
+    p.add_argument("--seeds", type=int, default=seeds, help="seeds FIRST..FIRST+N-1")
+    p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--iters", type=int, default=iters)
+    p.add_argument("--eval-every", type=int, default=500,
+                   help="log the metrics every N iterations")
+    p.add_argument("--report-only", action="store_true",
+                   help="only regenerate the tables from the recorded runs")
+    p.add_argument("--reverse", action="store_true",
+                   help="work through the jobs from the last (a second process on the same OUT)")
+    return p
 
 
 def load_runs(path: Path) -> list:

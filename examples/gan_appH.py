@@ -19,14 +19,13 @@ The full protocol of docs/RESULTS.md (widths 256 and 512, 10 seeds, three optimi
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from _gan_experiments import machine, markdown_table, run_queue, summarize, load_runs
+from _gan_experiments import machine, markdown_table, run_queue, summarize, load_runs, queue_arguments
 
 METRICS = {"modes_covered": "modes (of 8)", "hq_fraction": "high-quality fraction",
            "energy_distance": "energy distance",
@@ -164,18 +163,9 @@ def report(out: Path, optimizers, command: str) -> str:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="docs/results/appH")
+    p = queue_arguments(__doc__.splitlines()[0], "docs/results/appH", seeds=10, iters=5001)
     p.add_argument("--widths", nargs="+", type=int, default=[256, 512])
-    p.add_argument("--seeds", type=int, default=10, help="seeds 0..N-1")
-    p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--optimizers", nargs="+", default=["lead-adam", "adam-alt", "adam"])
-    p.add_argument("--iters", type=int, default=5001, help="lead-code: 5001")
-    p.add_argument("--eval-every", type=int, default=500,
-                   help="log the metrics (energy distance included) every N iterations")
-    p.add_argument("--report-only", action="store_true")
-    p.add_argument("--reverse", action="store_true",
-                   help="work through the jobs from the last (a second process on the same OUT)")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     out = Path(a.out)

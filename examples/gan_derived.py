@@ -31,14 +31,13 @@ alternating Adam's runs of the same width and seeds read from ``--reference``.
 """
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 from pathlib import Path
 
 import torch
 
-from _gan_experiments import append_run, load_runs, machine, markdown_table, run_queue, summarize
+from _gan_experiments import append_run, load_runs, machine, markdown_table, run_queue, summarize, queue_arguments
 from gan_appH import METRICS, run_one, sample_grid
 
 PHYSICAL = {"delta": 0.1, "mu": 10.0, "q": 0.06, "gamma": 0.3}
@@ -165,20 +164,12 @@ def report(out: Path, width: int, reference: Path, gs: list) -> str:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="docs/results/derived")
+    p = queue_arguments(__doc__.splitlines()[0], "docs/results/derived", seeds=5, iters=5001)
     p.add_argument("--width", type=int, default=256)
-    p.add_argument("--seeds", type=int, default=5, help="seeds FIRST..FIRST+N-1")
-    p.add_argument("--first-seed", type=int, default=0)
-    p.add_argument("--iters", type=int, default=5001, help="lead-code: 5001")
-    p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--reference", default="docs/results/appH/runs.jsonl",
                    help="runs.jsonl of gan_appH.py holding LEAD-Adam's and Adam's runs")
     p.add_argument("--only", nargs="*", default=None,
                    help="train only these groups (exact labels, in this order within a seed)")
-    p.add_argument("--report-only", action="store_true")
-    p.add_argument("--reverse", action="store_true",
-                   help="seeds from the last (a second process on the same OUT)")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     out = Path(a.out)

@@ -17,14 +17,13 @@ The full protocol of docs/RESULTS.md:
 """
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from _gan_experiments import load_runs, machine, markdown_table, run_queue, summarize
+from _gan_experiments import load_runs, machine, markdown_table, queue_arguments, run_queue, summarize
 
 METRICS = {"fid": "digits-FID", "inception_score": "digits-IS"}
 REFERENCE = "lead-adam"
@@ -114,24 +113,18 @@ def report(out: Path, optimizers, command: str) -> str:
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="docs/results/digits")
-    p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1")
-    p.add_argument("--first-seed", type=int, default=0)
+    p = queue_arguments(__doc__.splitlines()[0], "docs/results/digits", seeds=5, iters=1000)
     p.add_argument("--optimizers", nargs="+", default=["lead-adam", "adam-alt"])
-    p.add_argument("--iters", type=int, default=1000)
     p.add_argument("--width", type=int, default=16, help="DCGAN width (Table 3: 256)")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--eval-samples", type=int, default=1797)
-    p.add_argument("--report-only", action="store_true")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
     out = Path(a.out)
     if not a.report_only:
         jobs = [{"seed": s, "optimizer": o} for s in range(a.first_seed, a.first_seed + a.seeds)
                 for o in a.optimizers]
-        run_queue(jobs, out / "runs.jsonl", lambda j: run_one(j, out, a))
+        run_queue(jobs[::-1] if a.reverse else jobs, out / "runs.jsonl", lambda j: run_one(j, out, a))
     print(report(out, a.optimizers, "python examples/gan_digits.py --out docs/results/digits "
                  f"--seeds 5 --iters {a.iters} --width {a.width}"))
 

@@ -226,12 +226,17 @@ def check_output_file(path, flag: str) -> Path:
     path = Path(path)
     if path.is_dir():
         raise CLIError(f"{flag} {path} is a directory; give a file name")
-    base = _existing_ancestor(path.parent)
-    if not base.is_dir():
-        raise CLIError(f"cannot write {flag} {path}: {base} is a file, not a directory")
-    if not os.access(base, os.W_OK | os.X_OK):
-        raise CLIError(f"cannot write {flag} {path}: directory {base} is not writable")
+    _check_writable(_existing_ancestor(path.parent), f"cannot write {flag} {path}", "directory ")
     return path
+
+
+def _check_writable(base: Path, what: str, kind: str) -> None:
+    """Refuse ``base`` (the nearest existing folder of an output) unless it is a writable
+    directory; ``what`` opens the message, ``kind`` names ``base`` in it."""
+    if not base.is_dir():
+        raise CLIError(f"{what}: {base} is a file, not a directory")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise CLIError(f"{what}: {kind}{base} is not writable")
 
 
 def make_parent(path) -> None:
@@ -252,11 +257,7 @@ def check_output_dir(path, flag: str = "--out") -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise CLIError(f"{flag} {path} exists and is not a directory")
-    base = _existing_ancestor(path)
-    if not base.is_dir():
-        raise CLIError(f"cannot create {flag} {path}: {base} is a file, not a directory")
-    if not os.access(base, os.W_OK | os.X_OK):
-        raise CLIError(f"cannot create {flag} {path}: {base} is not writable")
+    _check_writable(_existing_ancestor(path), f"cannot create {flag} {path}", "")
     return path
 
 
