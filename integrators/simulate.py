@@ -217,20 +217,31 @@ def _solve_torch(dyn: Dynamics, z0: torch.Tensor, ts: torch.Tensor, method: str,
 
 
 # -------------------------------------------------------------- torchode backend
-def _stage_sum_order():
-    """The einsum contraction order for torchode's stage sums, while it solves.
+#: Below this many elements in a stage (batch x features), opt_einsum's path search (about
+#: 50-70 us per call) costs more than torch's own order saves; see _stage_sum_order.
+STAGE_SUM_SEARCH_MIN = 10_000
+
+
+def _stage_sum_order(y0: torch.Tensor):
+    """The einsum contraction order for torchode's stage sums, while it solves ``y0``.
 
     torchode forms ``y1`` and the error estimate with a three-operand einsum
-    (``"b, s, sbf -> bf"``: step sizes, weights, stages). Contracting the stages with the
-    weights first is the cheap order; opt_einsum's greedy strategy picks it at every
-    shape, while its default (``"auto"``, i.e. ``"optimal"`` for three operands) and
-    torch's own left-to-right order form the ``b x s`` outer product first at some
-    shapes (measured, one thread, per call: at 1000 x 200 auto 1.8 ms, greedy 0.34 ms;
-    at 10^4 x 4 left-to-right 0.40 ms, greedy 0.13-0.19 ms). Without opt_einsum
-    installed torch's own order stays."""
-    if torch.backends.opt_einsum.is_available():
-        return torch.backends.opt_einsum.flags(enabled=True, strategy="greedy")
-    return contextlib.nullcontext()
+    (``"b, s, sbf -> bf"``: step sizes, weights, the stages). torch's own left-to-right
+    order (opt_einsum off) forms the ``b x s`` outer product and then one tiny product per
+    trajectory: cheapest for small stages, but erratic and up to 9x slower for large
+    batches of narrow rows (per call, one thread: 10^4 x 4: 0.38 ms against 0.13 ms;
+    10^4 x 50: 9.3 ms against 1.3 ms). opt_einsum's ``greedy`` strategy contracts the
+    stages with the weights first, never far from the best order at any measured shape
+    (at worst 1.6x, at 1000 x 200), while its default ``auto`` (``optimal`` for three
+    operands) picks the outer product at wide shapes (1000 x 200: 1.7 ms against 0.38 ms).
+    So: torch's order below :data:`STAGE_SUM_SEARCH_MIN` elements per stage, ``greedy``
+    above; nothing is changed when opt_einsum is not installed. ``benchmarks/einsum_order.py``
+    measures all of this."""
+    if not torch.backends.opt_einsum.is_available():
+        return contextlib.nullcontext()
+    if y0.numel() < STAGE_SUM_SEARCH_MIN:
+        return torch.backends.opt_einsum.flags(enabled=False)
+    return torch.backends.opt_einsum.flags(enabled=True, strategy="greedy")
 
 
 def _solve_torchode(dyn: Dynamics, z0: torch.Tensor, ts: torch.Tensor, method: str, rtol: float,
@@ -265,7 +276,7 @@ def _solve_torchode(dyn: Dynamics, z0: torch.Tensor, ts: torch.Tensor, method: s
     if options:
         raise ValueError(f"unknown torchode options {sorted(options)}; valid: step_size "
                          f"(fixed-step methods), dt0, max_steps")
-    with _stage_sum_order():
+    with _stage_sum_order(y0):
         sol = solver.solve(torchode.InitialValueProblem(y0=y0, t_eval=t), dt0=dt0)
     zs = sol.ys.transpose(0, 1).reshape(len(ts), *batch, dyn.dim)
     status = sol.status.reshape(batch).cpu()

@@ -280,15 +280,19 @@ def test_torchodes_plain_field_equals_the_module_field(rng, game, n):
     torch.testing.assert_close(leaf.grad, zz.grad, rtol=1e-12, atol=1e-12)
 
 
-def test_torchodes_stage_sums_use_the_cheap_einsum_order_and_restore_the_flags():
-    from integrators.simulate import _stage_sum_order
+@pytest.mark.parametrize("shape, enabled", [((16, 4), False), ((3000, 4), True)])
+def test_torchodes_stage_sums_use_the_cheap_einsum_order_and_restore_the_flags(shape, enabled):
+    from integrators.simulate import STAGE_SUM_SEARCH_MIN, _stage_sum_order
     if not torch.backends.opt_einsum.is_available():
         pytest.skip("opt_einsum is not installed: torch's own order is used")
+    assert (shape[0] * shape[1] >= STAGE_SUM_SEARCH_MIN) == enabled
     before = (torch.backends.opt_einsum.enabled, torch.backends.opt_einsum.strategy)
-    with _stage_sum_order():
-        assert torch.backends.opt_einsum.enabled and torch.backends.opt_einsum.strategy == "greedy"
-        dt, w = torch.rand(5, dtype=torch.float64), torch.rand(7, dtype=torch.float64)
-        k = torch.randn(7, 5, 3, dtype=torch.float64)
+    dt, w = torch.rand(shape[0], dtype=torch.float64), torch.rand(7, dtype=torch.float64)
+    k = torch.randn(7, *shape, dtype=torch.float64)
+    with _stage_sum_order(k[0]):
+        assert torch.backends.opt_einsum.enabled == enabled
+        if enabled:
+            assert torch.backends.opt_einsum.strategy == "greedy"
         got = torch.einsum("b, s, sbf -> bf", dt, w, k)
     assert (torch.backends.opt_einsum.enabled, torch.backends.opt_einsum.strategy) == before
     torch.testing.assert_close(got, dt[:, None] * (w[:, None, None] * k).sum(0))
