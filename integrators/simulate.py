@@ -218,7 +218,7 @@ def _solve_torch(dyn: Dynamics, z0: torch.Tensor, ts: torch.Tensor, method: str,
 
 # -------------------------------------------------------------- torchode backend
 #: Below this many elements in a stage (batch x features), opt_einsum's path search (about
-#: 50-70 us per call) costs more than torch's own order saves; see _stage_sum_order.
+#: 50-100 us per call) costs more than torch's own order saves; see _stage_sum_order.
 STAGE_SUM_SEARCH_MIN = 10_000
 
 
@@ -228,12 +228,12 @@ def _stage_sum_order(y0: torch.Tensor):
     torchode forms ``y1`` and the error estimate with a three-operand einsum
     (``"b, s, sbf -> bf"``: step sizes, weights, the stages). torch's own left-to-right
     order (opt_einsum off) forms the ``b x s`` outer product and then one tiny product per
-    trajectory: cheapest for small stages, but erratic and up to 9x slower for large
-    batches of narrow rows (per call, one thread: 10^4 x 4: 0.38 ms against 0.13 ms;
-    10^4 x 50: 9.3 ms against 1.3 ms). opt_einsum's ``greedy`` strategy contracts the
+    trajectory: cheapest for small stages, but erratic and up to 6x slower for large
+    batches of narrow rows (per call, one thread, under load: 10^4 x 4: 0.45 ms against
+    0.19 ms; 10^4 x 20: 3.2 ms against 0.52 ms). opt_einsum's ``greedy`` strategy contracts the
     stages with the weights first, never far from the best order at any measured shape
     (at worst 1.6x, at 1000 x 200), while its default ``auto`` (``optimal`` for three
-    operands) picks the outer product at wide shapes (1000 x 200: 1.7 ms against 0.38 ms).
+    operands) picks the outer product at wide shapes (1000 x 200: 1.6 ms against 0.37 ms).
     So: torch's order below :data:`STAGE_SUM_SEARCH_MIN` elements per stage, ``greedy``
     above; nothing is changed when opt_einsum is not installed. ``benchmarks/einsum_order.py``
     measures all of this."""
