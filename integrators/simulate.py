@@ -230,10 +230,11 @@ def _stage_sum_order(y0: torch.Tensor):
     order (opt_einsum off) forms the ``b x s`` outer product and then one tiny product per
     trajectory: cheapest for small stages, but erratic and up to 6x slower for large
     batches of narrow rows (per call, one thread, under load: 10^4 x 4: 0.45 ms against
-    0.19 ms; 10^4 x 20: 3.2 ms against 0.52 ms). opt_einsum's ``greedy`` strategy contracts the
-    stages with the weights first, never far from the best order at any measured shape
-    (at worst 1.6x at 1000 x 200, or its ~50 us path search at 100 x 200), while its default ``auto`` (``optimal`` for three
-    operands) picks the outer product at wide shapes (1000 x 200: 1.6 ms against 0.37 ms).
+    0.19 ms; 10^4 x 20: 3.2 ms against 0.52 ms). opt_einsum's ``greedy`` strategy
+    contracts the stages with the weights first, never far from the best order at any
+    measured shape (at worst 1.6x at 1000 x 200, or its ~50 us path search at 100 x 200),
+    while its default ``auto`` (``optimal`` for three operands) picks the outer product at
+    wide shapes (1000 x 200: 1.6 ms against 0.37 ms).
     So: torch's order below :data:`STAGE_SUM_SEARCH_MIN` elements per stage, ``greedy``
     above; nothing is changed when opt_einsum is not installed. ``benchmarks/einsum_order.py``
     measures all of this."""
