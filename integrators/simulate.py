@@ -23,6 +23,7 @@ bounds each member's), else one squared norm per member and one ``where``.
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Optional, Sequence
 
@@ -152,6 +153,10 @@ class _Field(torch.nn.Module):
             dz = self.field(t, z)
         if self.field.kind != "linear":  # an alive state can still give a NaN force
             dz = torch.nan_to_num(dz, nan=0.0)
+        return self.freeze(z, dz)
+
+    def freeze(self, z: torch.Tensor, dz: torch.Tensor) -> torch.Tensor:
+        """``dz`` with the rows of diverged states (norm past the threshold, inf, NaN) zeroed."""
         if z.device.type == "cpu" and z.numel():
             # one dot product: the whole batch's squared norm bounds every member's, so
             # when it is <= thr^2 (and finite) nobody has diverged; no per-row work
@@ -164,6 +169,29 @@ class _Field(torch.nn.Module):
         if self.check_finite:
             alive &= torch.isfinite(sq)
         return torch.where(alive, dz, 0.0)
+
+    def plain(self, z0: torch.Tensor):
+        """:meth:`forward` as a plain function ``f(t, z)`` for a solver that takes any
+        callable (torchode): no ``nn.Module`` call, and for a closed-form field the
+        function of ``z0``'s dtype and device resolved once (its guard runs on ``z0``), with
+        no autograd context. Same values as :meth:`forward`."""
+        fast = self.field.resolve(z0)
+        if fast is None:
+            return self.forward
+        thr2, cpu = self.thr2, z0.device.type == "cpu"
+        freeze = self.freeze
+        inf = float("inf")
+
+        def rhs(t, z):
+            self.nfev += 1
+            dz = fast(z)
+            if cpu:  # the common case inline: nobody near the threshold (see freeze)
+                flat = z.detach().reshape(-1)
+                total = float(torch.dot(flat, flat))
+                if total <= thr2 and total < inf:
+                    return dz
+            return freeze(z, dz)
+        return rhs
 
 
 def _solve_torch(dyn: Dynamics, z0: torch.Tensor, ts: torch.Tensor, method: str, rtol: float,
@@ -189,6 +217,34 @@ def _solve_torch(dyn: Dynamics, z0: torch.Tensor, ts: torch.Tensor, method: str,
 
 
 # -------------------------------------------------------------- torchode backend
+#: Below this many elements in a stage (batch x features), opt_einsum's path search (about
+#: 50-100 us per call) costs more than torch's own order saves; see _stage_sum_order.
+STAGE_SUM_SEARCH_MIN = 10_000
+
+
+def _stage_sum_order(y0: torch.Tensor):
+    """The einsum contraction order for torchode's stage sums, while it solves ``y0``.
+
+    torchode forms ``y1`` and the error estimate with a three-operand einsum
+    (``"b, s, sbf -> bf"``: step sizes, weights, the stages). torch's own left-to-right
+    order (opt_einsum off) forms the ``b x s`` outer product and then one tiny product per
+    trajectory: cheapest for small stages, but erratic and up to 6x slower for large
+    batches of narrow rows (per call, one thread, under load: 10^4 x 4: 0.45 ms against
+    0.19 ms; 10^4 x 20: 3.2 ms against 0.52 ms). opt_einsum's ``greedy`` strategy
+    contracts the stages with the weights first, never far from the best order at any
+    measured shape (at worst 1.6x at 1000 x 200, or its ~50 us path search at 100 x 200),
+    while its default ``auto`` (``optimal`` for three operands) picks the outer product at
+    wide shapes (1000 x 200: 1.6 ms against 0.37 ms).
+    So: torch's order below :data:`STAGE_SUM_SEARCH_MIN` elements per stage, ``greedy``
+    above; nothing is changed when opt_einsum is not installed. ``benchmarks/einsum_order.py``
+    measures all of this."""
+    if not torch.backends.opt_einsum.is_available():
+        return contextlib.nullcontext()
+    if y0.numel() < STAGE_SUM_SEARCH_MIN:
+        return torch.backends.opt_einsum.flags(enabled=False)
+    return torch.backends.opt_einsum.flags(enabled=True, strategy="greedy")
+
+
 def _solve_torchode(dyn: Dynamics, z0: torch.Tensor, ts: torch.Tensor, method: str, rtol: float,
                     atol: float, threshold: float, options: dict):
     """One batched call of torchode: every trajectory has its own step size."""
@@ -204,7 +260,9 @@ def _solve_torchode(dyn: Dynamics, z0: torch.Tensor, ts: torch.Tensor, method: s
     y0 = z0.reshape(-1, dyn.dim)
     t = ts.to(device=z0.device, dtype=z0.dtype).expand(y0.shape[0], -1)
     field = _Field(dyn, threshold, z0.dtype)
-    term = torchode.ODETerm(field)
+    # torchode's own per-trajectory count (with_stats) adds 1 to every trajectory at every
+    # batched evaluation, i.e. it equals field.nfev everywhere: counted once here instead
+    term = torchode.ODETerm(field.plain(y0), with_stats=False)
     step = {"dopri5": torchode.Dopri5, "tsit5": torchode.Tsit5, "heun": torchode.Heun,
             "euler": torchode.Euler}[method](term=term)
     if method in TORCHODE_FIXED:
@@ -219,9 +277,7 @@ def _solve_torchode(dyn: Dynamics, z0: torch.Tensor, ts: torch.Tensor, method: s
     if options:
         raise ValueError(f"unknown torchode options {sorted(options)}; valid: step_size "
                          f"(fixed-step methods), dt0, max_steps")
-    # torchode combines stages with two-operand einsums, for which opt_einsum's path
-    # search is pure overhead (about a tenth of a 10^4-trajectory solve): off while solving
-    with torch.backends.opt_einsum.flags(enabled=False):
+    with _stage_sum_order(y0):
         sol = solver.solve(torchode.InitialValueProblem(y0=y0, t_eval=t), dt0=dt0)
     zs = sol.ys.transpose(0, 1).reshape(len(ts), *batch, dyn.dim)
     status = sol.status.reshape(batch).cpu()
@@ -230,7 +286,7 @@ def _solve_torchode(dyn: Dynamics, z0: torch.Tensor, ts: torch.Tensor, method: s
     if failed.any():  # stopped early (dt underflow, max steps): the unreached saves are NaN
         codes = sorted({torchode.Status(int(c)).name for c in status[failed].reshape(-1)})
         message = f"torchode stopped {int(failed.sum())} trajectories early: {', '.join(codes)}"
-    stats = {"nfev": field.nfev, "nfev_per_trajectory": sol.stats["n_f_evals"].reshape(batch).cpu(),
+    stats = {"nfev": field.nfev, "nfev_per_trajectory": torch.full(batch, field.nfev),
              "steps_per_trajectory": sol.stats["n_steps"].reshape(batch).cpu()}
     return zs, stats, not bool(failed.any()), message
 

@@ -138,6 +138,13 @@ class FastField:
             return self._build(z.dtype, z.device)
         return fn
 
+    def resolve(self, z: torch.Tensor) -> Optional[Callable[[torch.Tensor], torch.Tensor]]:
+        """The closed form ``z -> dz/dt`` for ``z``'s dtype and device (its guard runs on
+        ``z`` if it has not yet), to call without :meth:`__call__`'s dispatch; None when
+        the field is the autograd one (call the field itself then)."""
+        fn = self._for(z)
+        return None if self.kind == "autograd" else fn
+
     def __call__(self, t, z: torch.Tensor) -> torch.Tensor:
         fn = self._for(z)
         return fn(z) if self.kind != "autograd" else self.dynamics.vector_field(t, z)

@@ -55,6 +55,37 @@ def test_simulation_throughput_quick(tmp_path, monkeypatch):
     assert (tmp_path / "simulation_throughput.md").read_text().count("Ratios, 2-D") == 1
 
 
+def test_torchode_compile_quick_matches_eager(tmp_path):
+    """torch.compile on torchode's step (2-D, 16 ICs, t in [0, 1]): same steps as eager and
+    the same solution to rounding (a dozen ulps of states of size ~2)."""
+    pytest.importorskip("torchode")
+    from benchmarks import torchode_compile
+    payload = torchode_compile.main(["--quick", "--games", "2-D", "--out", str(tmp_path)])
+    (row,) = payload["rows"]
+    assert row["success"] and row["same_steps"] and row["steps"] > 5
+    assert row["max_abs_difference"] < 1e-13
+    assert row["first_compiled_call_seconds"] > 0 and row["speedup"] > 0
+    assert json.loads((tmp_path / "torchode_compile.json").read_text())["rows"]
+    assert "eager / compiled" in (tmp_path / "torchode_compile.md").read_text()
+
+
+def test_einsum_order_quick(tmp_path):
+    """Every order gives the stage sum to rounding; the grid says which order simulate uses."""
+    pytest.importorskip("torchode")
+    pytest.importorskip("opt_einsum")
+    from benchmarks import einsum_order
+    from integrators.simulate import STAGE_SUM_SEARCH_MIN
+    payload = einsum_order.main(["--quick", "--games", "2-D", "--grid", "16x4,200x50",
+                                 "--out", str(tmp_path)])
+    (res,) = payload["results"]
+    assert [r["order"] for r in res["rows"]] == list(einsum_order.ORDERS)
+    for r in res["rows"]:
+        assert r["einsum_max_abs_err"] < 1e-12 and r["einsum_us"] > 0 and r["solve_seconds"] > 0
+    assert [g["simulate_uses"] for g in payload["grid"]] == [
+        "off" if b * f < STAGE_SUM_SEARCH_MIN else "greedy" for b, f in ((16, 4), (200, 50))]
+    assert "simulate uses" in (tmp_path / "einsum_order.md").read_text()
+
+
 def test_phase_matrix_is_the_particle_jacobian():
     """The benchmark's reference (eq. 36 in numpy) against the library's autograd Jacobian,
     and expm against the library's own tight solve."""
@@ -189,6 +220,16 @@ def test_bad_arguments_exit_2(tmp_path):
     with pytest.raises(SystemExit) as e:
         simulation_throughput.main(["--solvers", "julia", "--out", str(tmp_path)])
     assert e.value.code == 2
+    from benchmarks import torchode_compile
+    for bad in (["--parts", "solver"], ["--games", "3-D"], ["--saves", "1"]):
+        with pytest.raises(SystemExit) as e:
+            torchode_compile.main([*bad, "--out", str(tmp_path)])
+        assert e.value.code == 2, bad
+    from benchmarks import einsum_order
+    for bad in (["--grid", "10x"], ["--grid", "0x4"], ["--games", "3-D"]):
+        with pytest.raises(SystemExit) as e:
+            einsum_order.main([*bad, "--out", str(tmp_path)])
+        assert e.value.code == 2, bad
     assert not list(tmp_path.iterdir())
 
 

@@ -224,6 +224,8 @@ def test_torchode_steps_each_trajectory_on_its_own():
     traj = simulate(dyn, z0, ts, backend="torchode", rtol=1e-9, atol=1e-9)
     steps = traj.stats["steps_per_trajectory"]
     assert steps.shape == (2,) and steps[0] < steps[1]
+    # torchode evaluates the whole batch at once: every trajectory saw every evaluation
+    assert traj.stats["nfev_per_trajectory"].tolist() == [traj.stats["nfev"]] * 2
     ref = np.einsum("tij,bj->tbi", np.stack([scipy.linalg.expm(
         t * quadratic_phase_matrix(0.2, np.array([[1.0]]), 0.5, 4.5)) for t in ts]), z0.numpy())
     assert np.abs(traj.zs.numpy() - ref).max() < 1e-5
@@ -252,3 +254,45 @@ def test_torchode_missing_is_a_clear_error(monkeypatch):
     dyn = M.Particle(M.bilinear(), M.Curl())
     with pytest.raises(ImportError, match="pip install torchode"):
         simulate(dyn, [1.0, 1.0, 0.0, 0.0], [0.0, 1.0], backend="torchode")
+
+
+@pytest.mark.parametrize("game, n", [("quadratic", 2), ("quadratic", 20), ("dirac-gan", 1)])
+def test_torchodes_plain_field_equals_the_module_field(rng, game, n):
+    """What the torchode backend hands the solver (``_Field.plain``: closed form resolved once,
+    inline freeze test) gives exactly the module's values, freeze included, and gradients."""
+    from integrators.simulate import _Field
+    g = M.quadratic(0.2, rng.normal(size=(n, n))) if game == "quadratic" else M.make_game(game)
+    dyn = M.Particle(g, M.Curl() + M.Magnetic(4.5) + M.Friction(0.5))
+    z = torch.as_tensor(rng.normal(size=(6, dyn.dim)))
+    module, plain = _Field(dyn, 1e3, z.dtype), _Field(dyn, 1e3, z.dtype)
+    rhs = plain.plain(z)
+    assert (rhs == plain.forward) == (dyn.fast_field().kind == "autograd")
+    wild = z.clone()
+    wild[1] *= 1e4  # past the threshold: frozen
+    wild[4, 0] = float("inf")
+    for state in (z, wild):
+        torch.testing.assert_close(rhs(0.0, state), module(0.0, state), rtol=0, atol=0)
+    assert plain.nfev == module.nfev == 2 and rhs(0.0, wild)[[1, 4]].eq(0).all()
+    leaf = z.clone().requires_grad_()
+    rhs(0.0, leaf).square().sum().backward()
+    zz = z.clone().requires_grad_()
+    dyn.vector_field(0.0, zz).square().sum().backward()
+    torch.testing.assert_close(leaf.grad, zz.grad, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape, enabled", [((16, 4), False), ((3000, 4), True)])
+def test_torchodes_stage_sums_use_the_cheap_einsum_order_and_restore_the_flags(shape, enabled):
+    from integrators.simulate import STAGE_SUM_SEARCH_MIN, _stage_sum_order
+    if not torch.backends.opt_einsum.is_available():
+        pytest.skip("opt_einsum is not installed: torch's own order is used")
+    assert (shape[0] * shape[1] >= STAGE_SUM_SEARCH_MIN) == enabled
+    before = (torch.backends.opt_einsum.enabled, torch.backends.opt_einsum.strategy)
+    dt, w = torch.rand(shape[0], dtype=torch.float64), torch.rand(7, dtype=torch.float64)
+    k = torch.randn(7, *shape, dtype=torch.float64)
+    with _stage_sum_order(k[0]):
+        assert torch.backends.opt_einsum.enabled == enabled
+        if enabled:
+            assert torch.backends.opt_einsum.strategy == "greedy"
+        got = torch.einsum("b, s, sbf -> bf", dt, w, k)
+    assert (torch.backends.opt_einsum.enabled, torch.backends.opt_einsum.strategy) == before
+    torch.testing.assert_close(got, dt[:, None] * (w[:, None, None] * k).sum(0))
