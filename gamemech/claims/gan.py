@@ -60,8 +60,10 @@ def check_appH(quick: bool) -> ClaimResult:
                 f"code's data, batch 256, 5001 iterations, lr 3e-4, betas (0.5, 0.9)/(0.55, 0.9), "
                 f"alpha 0.6, N(0, 0.02) init, non-saturating loss; generator stepped first), "
                 f"CPU, seeds {seeds}: " + "; ".join(parts))
-    scale = (f"at width {', '.join(map(str, widths))} with the official code's other settings, "
-             f"{len(seeds)} seeds (the code's width 2000 was not run: no GPU was lent; "
+    per_width = ", ".join(f"{w} ({len({r['seed'] for r in runs if r['width'] == w})} seeds)"
+                          for w in widths)
+    scale = (f"at width {per_width} with the official code's other settings "
+             f"(the code's width 2000 was not run: no GPU was lent; "
              f"benchmarks/gpu_suite.py runs it)")
     if reproduced and all(reproduced):
         return ClaimResult(CAVEAT, computed, f"LEAD-Adam covers every mode in every seed and "
