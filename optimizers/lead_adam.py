@@ -26,10 +26,12 @@ _KEYS = ("prev", "exp_avg", "exp_avg_sq")
 
 
 def _fits(buf, p) -> bool:
-    """Can the state tensors ``buf`` serve as ``p``'s next state buffers?"""
-    if buf is None or set(buf) != set(_KEYS):
+    """Can the state tensors ``buf[k]``, ``k`` in :data:`_KEYS`, serve as ``p``'s next state
+    buffers? (Other entries of ``buf``, a subclass's :meth:`LEADAdam._extra_state`, are
+    not looked at.)"""
+    if buf is None or not set(_KEYS) <= set(buf):
         return False
-    ts = list(buf.values())
+    ts = [buf[k] for k in _KEYS]
     return (all(isinstance(b, torch.Tensor) and b.shape == p.shape and b.dtype == p.dtype
                 and b.device == p.device and b.stride() == p.stride() for b in ts)
             and distinct_storages(ts))
@@ -101,18 +103,31 @@ class LEADAdam(GameOptimizer):
             return ev.grad_plus_mixed(i, d, alphas.pop(), source), None
         return ev.grad_and_mixed(i, d, source)
 
+    def _extra_state(self, p) -> dict:
+        """Extension hook: entries a subclass adds to parameter ``p``'s new state at each
+        of its player's steps (default: none). Called by :meth:`_buffers` once per
+        parameter, after the player's direction (:meth:`_timed_direction`) and before the
+        commit, so ``self.state[p]`` still holds the step's old state. The entries go
+        into the state as they are (committed, rolled back and saved with it); only the
+        :data:`_KEYS` tensors are recycled as buffers."""
+        return {}
+
     def _buffers(self, ps, sts):
         """Fresh buffers for the next state of each parameter in ``ps``, filled with its
         present values (``prev`` <- theta_t, the moments <- their values); Adam then runs
-        in place on them. They are the state tensors replaced at the last completed step
-        where those fit (same shape, dtype and strides as ``p``, one storage each:
-        :meth:`_step`), so a step allocates nothing. The copies are one ``_foreach_copy_``."""
+        in place on them. They are the :data:`_KEYS` tensors replaced at the last
+        completed step where those fit (same shape, dtype and strides as ``p``, one
+        storage each: :meth:`_step`), so a step allocates nothing. The copies are one
+        ``_foreach_copy_``. Each new state also gets :meth:`_extra_state`'s entries."""
         news, dst, src = [], [], []
         for p, st in zip(ps, sts):
-            buf = self._spare.pop(p, None)
-            if not _fits(buf, p):
+            spare = self._spare.pop(p, None)
+            if _fits(spare, p):
+                buf = {k: spare[k] for k in _KEYS}
+            else:
                 buf = {k: torch.empty_like(p, memory_format=torch.preserve_format)
                        for k in _KEYS}
+            buf.update(self._extra_state(p))
             news.append(buf)
             dst.append(buf["prev"])
             src.append(p.detach())

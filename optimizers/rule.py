@@ -441,6 +441,7 @@ class RuleAdam(_RuleSolver, LEADAdam):
     def _timed_direction(self, closure, i):
         """LEAD-like rules: LEAD-Adam's direction. Otherwise ``(evaluation, (u_i, None))``
         from the rule's solve (class docstring)."""
+        self._pending = None
         if not self._general:
             return super()._timed_direction(closure, i)
         if i == "y":                # y's .grad: at (x_{t+1}, y_t), where its loss is taken
@@ -453,20 +454,10 @@ class RuleAdam(_RuleSolver, LEADAdam):
         self._pending = stats
         return ev, ([-t for t in step[i]], None)
 
-    def _buffers(self, ps, sts):
-        """LEAD-Adam's buffers, carrying the player's solve into its state (and the
-        recycled buffers stripped of it, so that they fit)."""
-        for p in ps:
-            spare = self._spare.get(p)
-            if spare is not None:
-                for k in SOLVE_KEYS:
-                    spare.pop(k, None)
-        news = super()._buffers(ps, sts)
-        if self._pending is not None:
-            for p, n in zip(ps, news):
-                n.update(self._solve_state(p, self._pending))
-        self._pending = None
-        return news
+    def _extra_state(self, p) -> dict:
+        """The player's solve (:data:`SOLVE_KEYS`) into ``p``'s new state, if this step
+        solved one (LEAD-Adam's hook)."""
+        return {} if self._pending is None else self._solve_state(p, self._pending)
 
 
 def _check_rule(rule, label: str) -> UpdateRule:
