@@ -31,6 +31,9 @@ METRICS = {"modes_covered": "modes (of 8)", "hq_fraction": "high-quality fractio
            "energy_distance": "energy distance",
            "energy_best": "lowest energy distance along training"}
 REFERENCE = "lead-adam"
+#: row order of each width's table (and of summary.json), whatever the order of runs.jsonl;
+#: any other optimizer follows, in the order its runs first appear there
+ROW_ORDER = ("lead-adam", "adam-alt", "adam")
 N_SAMPLES = 1000
 
 
@@ -133,6 +136,12 @@ def energy_curves(runs: list, width: int, out: Path, optimizers) -> Path:
     return path
 
 
+def in_row_order(rows: list) -> list:
+    """The rows of :func:`summarize` in :data:`ROW_ORDER`, the others after them (stable)."""
+    rank = {name: i for i, name in enumerate(ROW_ORDER)}
+    return sorted(rows, key=lambda row: rank.get(row["optimizer"], len(rank)))
+
+
 def report(out: Path, optimizers, command: str) -> str:
     runs = load_runs(out / "runs.jsonl")
     for r in runs:   # the best point of the logged curve (every --eval-every iterations)
@@ -146,7 +155,7 @@ def report(out: Path, optimizers, command: str) -> str:
     summary = {"floor": floor, "widths": {}}
     for width in sorted({r["width"] for r in runs}):
         rs = [r for r in runs if r["width"] == width]
-        rows = summarize(rs, "optimizer", METRICS, REFERENCE)
+        rows = in_row_order(summarize(rs, "optimizer", METRICS, REFERENCE))
         seeds = sorted({r["seed"] for r in rs})
         parts += [f"**Width {width}** ({len(rs)} runs, seeds {seeds}):", "",
                   markdown_table(rows, "optimizer", METRICS, REFERENCE), ""]

@@ -67,6 +67,17 @@ def test_appH_small_run_resumes_and_reports(tmp_path, capsys):
         assert (tmp_path / f).stat().st_size > 0
 
 
+def test_appH_rows_in_a_fixed_order_whatever_the_file_order():
+    """lead-adam, adam-alt, adam first, then the others as their runs first appear."""
+    appH = load("gan_appH")
+    names = ["adam", "sgd", "adam-alt", "lead-adam", "other", "adam"]
+    runs = [{"optimizer": o, "modes_covered": i} for i, o in enumerate(names)]
+    rows = appH.in_row_order(common.summarize(runs, "optimizer", {"modes_covered": "m"},
+                                              "lead-adam"))
+    assert [r["optimizer"] for r in rows] == ["lead-adam", "adam-alt", "adam", "sgd", "other"]
+    assert rows[2]["n"] == 2 and rows[2]["metrics"]["modes_covered"]["mean"] == 2.5
+
+
 def test_digits_small_run(tmp_path):
     digits = load("gan_digits")
     digits.main(["--out", str(tmp_path), "--seeds", "1", "--iters", "2", "--width", "2",
