@@ -20,7 +20,6 @@ also writes it into RESULTS.md between the markers ``<!-- generated: appH begin/
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -136,6 +135,7 @@ def energy_curves(runs: list, width: int, out: Path, optimizers) -> Path:
 
 
 def report(out: Path, optimizers, command: str) -> str:
+    from gans.report import write_json
     runs = load_runs(out / "runs.jsonl")
     for r in runs:   # the best point of the logged curve (every --eval-every iterations)
         vals = [e for _, e in r.get("energy_curve") or [] if e is not None]
@@ -160,7 +160,7 @@ def report(out: Path, optimizers, command: str) -> str:
         energy_curves(runs, width, out, optimizers)
     text = "\n".join(parts)
     (out / "table.md").write_text(text + "\n")
-    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    write_json(summary, out / "summary.json")   # NaN (the reference's p-value, 1-seed intervals) -> null
     return text
 
 

@@ -127,6 +127,7 @@ def tag(group_label: str) -> str:
 
 
 def report(out: Path, width: int, reference: Path, gs: list) -> str:
+    from gans.report import write_json
     runs = load_runs(out / "runs.jsonl")
     seeds = sorted({r["seed"] for r in runs})
     refs = [dict(r, optimizer=r["optimizer"]) for r in load_runs(reference)
@@ -161,8 +162,8 @@ def report(out: Path, width: int, reference: Path, gs: list) -> str:
             parts += ["", f"Final samples (rows: {'; '.join(trained)}): `{grid.name}`"]
     text = "\n".join(parts)
     (out / "table.md").write_text(text + "\n")
-    (out / "summary.json").write_text(json.dumps({"physical": PHYSICAL, "width": width,
-                                                  "groups": gs, "rows": rows}, indent=1) + "\n")
+    write_json({"physical": PHYSICAL, "width": width, "groups": gs, "rows": rows},
+               out / "summary.json")   # NaN (the reference's p-value, 1-seed intervals) -> null
     return text
 
 

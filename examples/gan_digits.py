@@ -19,7 +19,6 @@ The full protocol of docs/RESULTS.md:
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +94,7 @@ def sample_grid(runs: list, out: Path, optimizers, max_seeds: int = 5) -> Path |
 
 
 def report(out: Path, optimizers, command: str) -> str:
+    from gans.report import write_json
     runs = load_runs(out / "runs.jsonl")
     parts = [f"Command: `{command}`  ", f"Machine: {machine()}  "]
     if runs:
@@ -108,7 +108,7 @@ def report(out: Path, optimizers, command: str) -> str:
         diverged = [f"{r['optimizer']} s{r['seed']}" for r in runs if r["diverged_at"]]
         if diverged:
             parts += ["", f"Diverged: {', '.join(diverged)}"]
-        (out / "summary.json").write_text(json.dumps(rows, indent=1) + "\n")
+        write_json(rows, out / "summary.json")   # NaN (p-value, 1-seed interval) -> null
         sample_grid(runs, out, optimizers)
     text = "\n".join(parts)
     (out / "table.md").write_text(text + "\n")

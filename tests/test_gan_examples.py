@@ -123,6 +123,11 @@ def test_digits_small_run(tmp_path):
     assert all(r["fid"] > 0 and r["config"]["init"] == "normal-0.02" for r in runs)
     assert (tmp_path / "samples.png").stat().st_size > 0 and (tmp_path / "classifier.pt").is_file()
     assert "digits-FID of one half of the real digits against the other" in (tmp_path / "table.md").read_text()
+    # strict JSON: NaN (the reference's p-value, the interval of one seed) is written as null
+    def no_nan(token):
+        raise AssertionError(f"summary.json holds {token}")
+    rows = json.loads((tmp_path / "summary.json").read_text(), parse_constant=no_nan)
+    assert rows[0]["metrics"]["fid"]["p_vs_ref"] is None and rows[0]["metrics"]["fid"]["lo"] is None
 
 
 def test_derived_groups_and_small_run(tmp_path):
