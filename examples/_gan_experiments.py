@@ -2,7 +2,8 @@
 ``gan_derived.py``): a resumable run queue whose results are appended one JSON line per
 finished run (partial results survive an interrupted session), and the statistics of the
 tables -- mean, a 95% bootstrap interval and a two-sided Mann-Whitney U test against a
-reference optimizer, per metric."""
+reference optimizer, per metric -- and the splicing of a table into docs/RESULTS.md
+(``--results-md``)."""
 from __future__ import annotations
 
 import argparse
@@ -39,7 +40,59 @@ def queue_arguments(description: str, out: str, seeds: int, iters: int) -> argpa
                    help="only regenerate the tables from the recorded runs")
     p.add_argument("--reverse", action="store_true",
                    help="work through the jobs from the last (a second process on the same OUT)")
+    p.add_argument("--results-md", metavar="PATH", default=None,
+                   help="also write the report (the text of OUT/table.md) into the markdown "
+                        "file PATH, between its lines '<!-- generated: NAME begin -->' and "
+                        "'<!-- generated: NAME end -->' (default: PATH is not touched)")
     return p
+
+
+def _block(md_path, name: str) -> tuple:
+    """``(lines, begin, end)``: the lines of the markdown file ``md_path`` and the indices
+    of its marker lines ``<!-- generated: NAME begin -->`` and ``... end -->``. ``ValueError``
+    naming the file and the marker when one is missing, appears more than once, or the end
+    comes before the begin."""
+    path = Path(md_path)
+    lines = path.read_text().splitlines(keepends=True)
+    at = []
+    for marker in (f"<!-- generated: {name} begin -->", f"<!-- generated: {name} end -->"):
+        hits = [i for i, line in enumerate(lines) if line.strip() == marker]
+        if len(hits) != 1:
+            raise ValueError(f"{path}: the marker line {marker!r} appears {len(hits)} times "
+                             "(it must appear exactly once)")
+        at.append(hits[0])
+    if at[1] < at[0]:
+        raise ValueError(f"{path}: the marker line '<!-- generated: {name} end -->' comes "
+                         f"before '<!-- generated: {name} begin -->'")
+    return lines, at[0], at[1]
+
+
+def splice_block(md_path, name: str, text: str) -> None:
+    """Replace the lines between the marker lines ``<!-- generated: NAME begin -->`` and
+    ``<!-- generated: NAME end -->`` of the markdown file ``md_path`` by ``text``; the rest
+    of the file is kept byte for byte. The file is rewritten through a temporary file and a
+    rename; on a missing, repeated or misordered marker (``ValueError`` naming the file and
+    the marker, :func:`_block`) nothing is written."""
+    from mechanics.utils.atomic import atomic_write_text
+    lines, begin, end = _block(md_path, name)
+    body = text if text.endswith("\n") else text + "\n"
+    atomic_write_text(md_path, "".join(lines[:begin + 1]) + body + "".join(lines[end:]))
+
+
+def results_md(parser: argparse.ArgumentParser, path, name: str, text: str | None = None) -> None:
+    """``--results-md PATH``: splice ``text`` into PATH's block ``name``
+    (:func:`splice_block`); with ``text=None`` only check that PATH has the block (before
+    any training). Nothing to do without PATH; a missing file or marker is a usage error
+    (exit 2)."""
+    if path is None:
+        return
+    try:
+        if text is None:
+            _block(path, name)
+        else:
+            splice_block(path, name, text)
+    except (OSError, ValueError) as err:
+        parser.error(f"--results-md: {err}")
 
 
 def load_runs(path: Path) -> list:

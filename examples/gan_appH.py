@@ -15,17 +15,18 @@ The full protocol of docs/RESULTS.md (widths 256 and 512, 10 seeds, three optimi
 
     python examples/gan_appH.py --out docs/results/appH --widths 256 512 --seeds 10
 
-``--report-only`` rewrites the report without training.
+``--report-only`` rewrites the report without training; ``--results-md docs/RESULTS.md``
+also writes it into RESULTS.md between the markers ``<!-- generated: appH begin/end -->``.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from _gan_experiments import machine, markdown_table, run_queue, summarize, load_runs, queue_arguments
+from _gan_experiments import (machine, markdown_table, run_queue, summarize, load_runs, queue_arguments,
+                              results_md)
 
 METRICS = {"modes_covered": "modes (of 8)", "hq_fraction": "high-quality fraction",
            "energy_distance": "energy distance",
@@ -143,6 +144,7 @@ def in_row_order(rows: list) -> list:
 
 
 def report(out: Path, optimizers, command: str) -> str:
+    from gans.report import write_json
     runs = load_runs(out / "runs.jsonl")
     for r in runs:   # the best point of the logged curve (every --eval-every iterations)
         vals = [e for _, e in r.get("energy_curve") or [] if e is not None]
@@ -167,7 +169,7 @@ def report(out: Path, optimizers, command: str) -> str:
         energy_curves(runs, width, out, optimizers)
     text = "\n".join(parts)
     (out / "table.md").write_text(text + "\n")
-    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    write_json(summary, out / "summary.json")   # NaN (the reference's p-value, 1-seed intervals) -> null
     return text
 
 
@@ -176,6 +178,7 @@ def main(argv=None):
     p.add_argument("--widths", nargs="+", type=int, default=[256, 512])
     p.add_argument("--optimizers", nargs="+", default=["lead-adam", "adam-alt", "adam"])
     a = p.parse_args(argv)
+    results_md(p, a.results_md, "appH")
     torch.set_num_threads(1)
     out = Path(a.out)
     if not a.report_only:
@@ -183,8 +186,10 @@ def main(argv=None):
                 for s in range(a.first_seed, a.first_seed + a.seeds) for o in a.optimizers]
         run_queue(jobs[::-1] if a.reverse else jobs, out / "runs.jsonl", lambda j: run_one(j, out, a.iters, a.eval_every),
                   key=lambda j: {k: j[k] for k in ("width", "seed", "optimizer")})
-    print(report(out, a.optimizers, "python examples/gan_appH.py --out docs/results/appH "
-                 "--widths 256 512 --seeds 10"))
+    text = report(out, a.optimizers, "python examples/gan_appH.py --out docs/results/appH "
+                  "--widths 256 512 --seeds 10")
+    print(text)
+    results_md(p, a.results_md, "appH", text)
 
 
 if __name__ == "__main__":

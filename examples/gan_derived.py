@@ -25,7 +25,9 @@ A group whose Adam-preconditioned optimizer the library cannot build is listed w
 reason and not trained. Finished runs are appended to ``OUT/runs.jsonl`` (an interrupted
 session resumes); the report -- ``OUT/table.md``, ``OUT/summary.json``,
 ``OUT/samples.png`` -- is rewritten from whatever runs exist, with LEAD-Adam's and
-alternating Adam's runs of the same width and seeds read from ``--reference``.
+alternating Adam's runs of the same width and seeds read from ``--reference``;
+``--results-md docs/RESULTS.md`` also writes it into RESULTS.md between the markers
+``<!-- generated: derived begin/end -->``.
 
     python examples/gan_derived.py --out docs/results/derived --width 256 --seeds 5
 """
@@ -37,7 +39,8 @@ from pathlib import Path
 
 import torch
 
-from _gan_experiments import append_run, load_runs, machine, markdown_table, run_queue, summarize, queue_arguments
+from _gan_experiments import (append_run, load_runs, machine, markdown_table, run_queue, summarize,
+                              queue_arguments, results_md)
 from gan_appH import METRICS, run_one, sample_grid
 
 PHYSICAL = {"delta": 0.1, "mu": 10.0, "q": 0.06, "gamma": 0.3}
@@ -124,6 +127,7 @@ def tag(group_label: str) -> str:
 
 
 def report(out: Path, width: int, reference: Path, gs: list) -> str:
+    from gans.report import write_json
     runs = load_runs(out / "runs.jsonl")
     seeds = sorted({r["seed"] for r in runs})
     refs = [dict(r, optimizer=r["optimizer"]) for r in load_runs(reference)
@@ -158,8 +162,8 @@ def report(out: Path, width: int, reference: Path, gs: list) -> str:
             parts += ["", f"Final samples (rows: {'; '.join(trained)}): `{grid.name}`"]
     text = "\n".join(parts)
     (out / "table.md").write_text(text + "\n")
-    (out / "summary.json").write_text(json.dumps({"physical": PHYSICAL, "width": width,
-                                                  "groups": gs, "rows": rows}, indent=1) + "\n")
+    write_json({"physical": PHYSICAL, "width": width, "groups": gs, "rows": rows},
+               out / "summary.json")   # NaN (the reference's p-value, 1-seed intervals) -> null
     return text
 
 
@@ -171,6 +175,7 @@ def main(argv=None):
     p.add_argument("--only", nargs="*", default=None,
                    help="train only these groups (exact labels, in this order within a seed)")
     a = p.parse_args(argv)
+    results_md(p, a.results_md, "derived")
     torch.set_num_threads(1)
     out = Path(a.out)
     gs = groups()
@@ -209,7 +214,9 @@ def main(argv=None):
         if g["label"] in failed and "not_buildable" not in g:
             f = failed[g["label"]]
             g["not_buildable"] = f"training failed (seed {f['seed']}): {f['error']}"
-    print(report(out, a.width, Path(a.reference), gs))
+    text = report(out, a.width, Path(a.reference), gs)
+    print(text)
+    results_md(p, a.results_md, "derived", text)
 
 
 if __name__ == "__main__":

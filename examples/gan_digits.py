@@ -9,7 +9,9 @@ classifier (:class:`gans.metrics.DigitsClassifier`, trained deterministically on
 labelled digits, cached in ``OUT/classifier.pt``): **digits-FID**, comparable only between
 runs of this package. Finished runs are appended to ``OUT/runs.jsonl`` (a rerun resumes);
 ``OUT/table.md`` (mean, 95% bootstrap interval, Mann-Whitney p-value against LEAD-Adam) and
-the sample grid ``OUT/samples.png`` are rewritten from whatever runs exist.
+the sample grid ``OUT/samples.png`` are rewritten from whatever runs exist;
+``--results-md docs/RESULTS.md`` also writes the table into RESULTS.md between the markers
+``<!-- generated: digits begin/end -->``.
 
 The full protocol of docs/RESULTS.md:
 
@@ -17,13 +19,13 @@ The full protocol of docs/RESULTS.md:
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from _gan_experiments import load_runs, machine, markdown_table, queue_arguments, run_queue, summarize
+from _gan_experiments import (load_runs, machine, markdown_table, queue_arguments, results_md, run_queue,
+                              summarize)
 
 METRICS = {"fid": "digits-FID", "inception_score": "digits-IS"}
 REFERENCE = "lead-adam"
@@ -92,6 +94,7 @@ def sample_grid(runs: list, out: Path, optimizers, max_seeds: int = 5) -> Path |
 
 
 def report(out: Path, optimizers, command: str) -> str:
+    from gans.report import write_json
     runs = load_runs(out / "runs.jsonl")
     parts = [f"Command: `{command}`  ", f"Machine: {machine()}  "]
     if runs:
@@ -105,7 +108,7 @@ def report(out: Path, optimizers, command: str) -> str:
         diverged = [f"{r['optimizer']} s{r['seed']}" for r in runs if r["diverged_at"]]
         if diverged:
             parts += ["", f"Diverged: {', '.join(diverged)}"]
-        (out / "summary.json").write_text(json.dumps(rows, indent=1) + "\n")
+        write_json(rows, out / "summary.json")   # NaN (p-value, 1-seed interval) -> null
         sample_grid(runs, out, optimizers)
     text = "\n".join(parts)
     (out / "table.md").write_text(text + "\n")
@@ -119,14 +122,17 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--eval-samples", type=int, default=1797)
     a = p.parse_args(argv)
+    results_md(p, a.results_md, "digits")
     torch.set_num_threads(1)
     out = Path(a.out)
     if not a.report_only:
         jobs = [{"seed": s, "optimizer": o} for s in range(a.first_seed, a.first_seed + a.seeds)
                 for o in a.optimizers]
         run_queue(jobs[::-1] if a.reverse else jobs, out / "runs.jsonl", lambda j: run_one(j, out, a))
-    print(report(out, a.optimizers, "python examples/gan_digits.py --out docs/results/digits "
-                 f"--seeds 5 --iters {a.iters} --width {a.width}"))
+    text = report(out, a.optimizers, "python examples/gan_digits.py --out docs/results/digits "
+                  f"--seeds 5 --iters {a.iters} --width {a.width}")
+    print(text)
+    results_md(p, a.results_md, "digits", text)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,48 @@ def test_mann_whitney_by_counting_pairs():
     assert np.isnan(common.mann_whitney([1, 1], [1, 1])) and np.isnan(common.mann_whitney([], [1]))
 
 
+MD = ("# Title\n\nprose before\n<!-- generated: t begin -->\nold table\nold caption\n"
+      "<!-- generated: t end -->\n\nprose after\n<!-- generated: u begin -->\nu\n<!-- generated: u end -->\n")
+
+
+def test_splice_block_replaces_only_the_named_block(tmp_path):
+    md = tmp_path / "R.md"
+    md.write_text(MD)
+    common.splice_block(md, "t", "| a |\n|---|\n| 1 |")
+    assert md.read_text() == MD.replace("old table\nold caption\n", "| a |\n|---|\n| 1 |\n")
+    common.splice_block(md, "t", "x\n")                    # a final newline is not doubled
+    assert md.read_text() == MD.replace("old table\nold caption\n", "x\n")
+    assert [f.name for f in tmp_path.iterdir()] == ["R.md"]   # no temporary file left
+
+
+@pytest.mark.parametrize("doc, marker, count", [
+    (MD.replace("<!-- generated: t end -->\n", ""), "<!-- generated: t end -->", "0 times"),
+    (MD.replace("<!-- generated: t begin -->\n", ""), "<!-- generated: t begin -->", "0 times"),
+    (MD + "<!-- generated: t begin -->\n", "<!-- generated: t begin -->", "2 times"),
+    (MD.replace("prose after", "<!-- generated: t end -->"), "<!-- generated: t end -->", "2 times"),
+    (MD.replace("t begin", "T").replace("t end", "t begin").replace("T", "t end"),
+     "<!-- generated: t end -->", "comes before"),
+])
+def test_splice_block_errors_name_the_file_and_marker_and_write_nothing(tmp_path, doc, marker, count):
+    md = tmp_path / "R.md"
+    md.write_text(doc)
+    with pytest.raises(ValueError) as err:
+        common.splice_block(md, "t", "new")
+    assert str(md) in str(err.value) and repr(marker) in str(err.value) and count in str(err.value)
+    assert md.read_text() == doc and [f.name for f in tmp_path.iterdir()] == ["R.md"]
+
+
+def test_results_md_option_is_checked_before_training(tmp_path, capsys):
+    """``--results-md`` naming a file without the block: exit 2 with the message, before
+    any run (nothing written under --out)."""
+    md = tmp_path / "R.md"
+    md.write_text(MD)
+    with pytest.raises(SystemExit) as exc:
+        load("gan_digits").main(["--out", str(tmp_path / "out"), "--results-md", str(md)])
+    assert exc.value.code == 2 and "generated: digits begin" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() and md.read_text() == MD
+
+
 def test_appH_small_run_resumes_and_reports(tmp_path, capsys):
     appH = load("gan_appH")
     argv = ["--out", str(tmp_path), "--widths", "8", "--seeds", "2", "--iters", "4",
@@ -65,6 +107,11 @@ def test_appH_small_run_resumes_and_reports(tmp_path, capsys):
     assert f"{np.mean(lead):.3g} [" in table
     for f in ("samples_w8.png", "energy_w8.png", "summary.json"):
         assert (tmp_path / f).stat().st_size > 0
+    md = tmp_path / "R.md"
+    md.write_text(MD.replace(" t ", " appH "))
+    appH.main(argv + ["--report-only", "--results-md", str(md)])
+    assert md.read_text() == MD.replace(" t ", " appH ").replace(
+        "old table\nold caption\n", (tmp_path / "table.md").read_text().rstrip("\n") + "\n")
 
 
 def test_appH_rows_in_a_fixed_order_whatever_the_file_order():
@@ -87,6 +134,11 @@ def test_digits_small_run(tmp_path):
     assert all(r["fid"] > 0 and r["config"]["init"] == "normal-0.02" for r in runs)
     assert (tmp_path / "samples.png").stat().st_size > 0 and (tmp_path / "classifier.pt").is_file()
     assert "digits-FID of one half of the real digits against the other" in (tmp_path / "table.md").read_text()
+    # strict JSON: NaN (the reference's p-value, the interval of one seed) is written as null
+    def no_nan(token):
+        raise AssertionError(f"summary.json holds {token}")
+    rows = json.loads((tmp_path / "summary.json").read_text(), parse_constant=no_nan)
+    assert rows[0]["metrics"]["fid"]["p_vs_ref"] is None and rows[0]["metrics"]["fid"]["lo"] is None
 
 
 def test_derived_groups_and_small_run(tmp_path):

@@ -143,10 +143,23 @@ def test_energy_distance_is_scipys_in_one_dimension(rng):
 
 
 def test_energy_distance_chunks_and_edge_cases(rng):
-    x = torch.from_numpy(rng.standard_normal((5000, 2)))   # more rows than one cdist chunk
-    y = x[:300] + 0.5
-    np.testing.assert_allclose(2 * gm._mean_distance(x, y) - gm._mean_distance(x, x) - gm._mean_distance(y, y),
-                               gm.energy_distance(x, y), rtol=1e-12)
+    """More rows than one cdist chunk of ``gans.metrics._mean_distance`` (2048; here two
+    full chunks and a partial one), against scipy's full distance matrices: the
+    V-statistic, every pair including i = j."""
+    from scipy.spatial.distance import cdist
+    from inspect import signature
+    chunk = signature(gm._mean_distance).parameters["chunk"].default
+    n = 2 * chunk + 7
+    xn = rng.standard_normal((n, 2))
+    yn = xn[:300] + 0.5
+    dxy, dxx, dyy = cdist(xn, yn).mean(), cdist(xn, xn).mean(), cdist(yn, yn).mean()
+    ref = 2 * dxy - dxx - dyy
+    # float64 rounding: each pair's distance to a few ulps, each mean summed pairwise (an
+    # error of about log2(pairs) ulps of the mean), then the cancellation in 2a - b - c
+    tol = (np.log2(n * n) + 4) * np.finfo(float).eps * (2 * dxy + dxx + dyy)
+    x, y = torch.from_numpy(xn), torch.from_numpy(yn)
+    assert ref > 100 * tol
+    assert abs(gm.energy_distance(x, y) - ref) <= tol
     assert gm.energy_distance(x[:10], x[:10]) == 0.0
     assert np.isnan(gm.energy_distance(torch.tensor([[float("nan"), 0.0]]), x[:5]))
     with pytest.raises(ValueError, match="energy_distance"):

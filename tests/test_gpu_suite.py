@@ -30,6 +30,24 @@ def test_smoke_runs_every_part(tmp_path):
         assert max(row["max_abs_error_vs_expm"].values()) < 1e-5
     assert [r["initial_conditions"] for r in parts["simulation"]["rows"]] == [100, 1000]
     assert "appH: ok" in (tmp_path / "gpu_suite.md").read_text()
+    budget = on_disk["budget"]
+    assert budget["budget_seconds"] == 480 and list(budget["parts_seconds"]) == list(gpu_suite.PARTS)
+    assert 0 < budget["appH_seconds_given"] <= 480 - gpu_suite.SAFETY_SECONDS
+    assert budget["total_seconds"] >= sum(budget["parts_seconds"].values()) - 0.05
+
+
+def test_budget_is_enforced(tmp_path):
+    """A budget too short for anything: the child running the cost part is stopped (or not
+    started), App. H is not run, and the JSON says so -- no part overruns the budget."""
+    payload = gpu_suite.main(["--out", str(tmp_path), "--smoke", "--parts", "appH,cost",
+                              "--budget-seconds", "0.05"])
+    parts = payload["parts"]
+    assert list(parts) == ["cost", "appH"] and not payload["ok"]
+    assert not parts["cost"]["ok"] and "budget" in parts["cost"]["error"]
+    assert not parts["appH"]["ok"] and parts["appH"]["error"].startswith("not run: ")
+    assert "runs" not in parts["appH"]
+    assert payload["budget"]["appH_seconds_given"] == 0.0
+    assert not list(tmp_path.glob(".*.part.json"))           # no child's file left behind
 
 
 def test_needs_cuda_or_smoke(tmp_path, capsys):
