@@ -123,7 +123,10 @@ def overrides(group: dict, phys=PHYSICAL) -> dict:
 
 
 def tag(group_label: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in group_label)
+    """The group's file-name tag; the sign of a look-ahead stays in it (``-1`` -> ``m1``,
+    ``+1`` -> ``p1``), so that groups differing only in that sign keep their own files."""
+    signed = group_label.replace("+", "p").replace("-", "m")
+    return "".join(c if c.isalnum() else "_" for c in signed)
 
 
 def report(out: Path, width: int, reference: Path, gs: list) -> str:

@@ -234,3 +234,14 @@ def test_run_queue_resumes_with_the_default_key(tmp_path):
     common.run_queue(jobs, results, lambda j: ran.append(dict(j)) or {"fid": 2.0})
     assert ran == jobs                                         # each job once
     assert len(common.load_runs(results)) == 4
+
+
+def test_derived_group_tags_are_distinct():
+    """Each group keeps its own sample files: groups that differ only in the sign of the
+    look-ahead once shared a tag, and the later run overwrote the earlier's samples."""
+    derived = load("gan_derived")
+    labels = [g["label"] for g in derived.groups()]
+    tags = [derived.tag(label) for label in labels]
+    assert len(set(tags)) == len(labels)
+    assert derived.tag("derived: lookahead -1") != derived.tag("derived: lookahead +1")
+    assert derived.tag("derived: coupling 0.6") == "derived__coupling_0_6"   # names kept
