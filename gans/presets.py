@@ -18,9 +18,13 @@ override it (:func:`config`; ``gamemech train --preset NAME`` with any flag).
   optimizer settings for this experiment: the task defaults (App. I.2's lr 2e-4 / 1e-4,
   betas (0.5, 0.99), alpha 0 / 0.3, saturating loss) stay in force.
 
-One difference from the official code remains: it steps the discriminator first and the
-generator second; the library's alternating optimizers (LEAD-Adam's Algorithm 2, alternating
-Adam) step the generator first.
+Three differences from the official code remain (docs/GANS.md, "Presets"): it steps the
+discriminator first and the generator second, where the library's alternating optimizers
+(LEAD-Adam's Algorithm 2, alternating Adam) step the generator first; it takes each player's
+coupling term through the gradient graph the opponent kept from its last step (the
+opponent's batch and earlier point, with weights since updated in place), where LEAD-Adam
+evaluates the opponent's loss afresh at the current point and batch; and it draws separate
+noise for the two players' steps, where the library shares one batch per step.
 """
 from __future__ import annotations
 
