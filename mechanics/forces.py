@@ -94,6 +94,12 @@ class Force:
     """
 
     name: str = "force"
+    #: True when the force's own operators (:meth:`operator`) are written with the
+    #: oracle's primitives and return their results unchanged, so that an oracle that
+    #: computes only one player's components (``None`` for the other's, as the
+    #: alternating Adam-preconditioned optimizer uses) serves them; otherwise such an
+    #: optimizer evaluates them on the joint oracle.
+    per_player_operators: bool = False
 
     def terms(self) -> Tuple[Term, ...]:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} declares no terms")
@@ -228,6 +234,7 @@ class Consensus(Force):
 
     gamma: float = 0.1
     name = "consensus"
+    per_player_operators = True
 
     def __post_init__(self):
         object.__setattr__(self, "gamma", finite_real(self.gamma, "consensus gamma",

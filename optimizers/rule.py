@@ -48,8 +48,9 @@ from typing import NamedTuple, Optional
 import torch
 
 from integrators.rule import UpdateRule
+from mechanics.forces import PRIMITIVES
 
-from .autodiff import PLAYERS, dot, grads
+from .autodiff import OTHER, PLAYERS, dot, grads
 from .base import Hyper, nonnegative, positive, real
 from .functional import axpy, lead_update
 from .krylov import gmres
@@ -63,34 +64,55 @@ PRECONDITIONERS = (None, "adam")
 
 class EvaluationDerivatives:
     """The derivative oracle of forces (:mod:`mechanics.derivatives`) on an optimizer's
-    :class:`~optimizers.autodiff.Evaluation`: pairs of parameter lists ``(u_x, u_y)``."""
+    :class:`~optimizers.autodiff.Evaluation`: pairs of parameter lists ``(u_x, u_y)``.
 
-    def __init__(self, ev, params):
-        self.ev, self.params = ev, params
+    ``players``: the players whose components of each product are wanted (both by
+    default). For one player ``i`` the products return ``None`` for the other player's
+    component and compute only what player i's needs (its own Hessian-block product, a
+    reverse pass with player i's parameters alone as inputs); :meth:`vector_field` stays
+    whole, since other operators take it as their vector (consensus' ``J^T v``)."""
+
+    def __init__(self, ev, params, players=PLAYERS):
+        self.ev, self.params, self.players = ev, params, tuple(players)
+
+    def _each(self, fn):
+        """``(fn("x"), fn("y"))``, ``None`` in place of a player not wanted."""
+        return tuple(fn(i) if i in self.players else None for i in PLAYERS)
+
+    def joint(self) -> "EvaluationDerivatives":
+        """This oracle with both players' components (on the same evaluation)."""
+        return self if self.players == PLAYERS else EvaluationDerivatives(self.ev, self.params)
 
     def position(self):
-        return tuple([p.detach() for p in self.params[i]] for i in PLAYERS)
+        return self._each(lambda i: [p.detach() for p in self.params[i]])
 
     def vector_field(self):
         return self.ev.grad("x"), self.ev.grad("y")
 
+    def own_gradients(self):
+        """The wanted components of the vector field, ``grad_i L_i``."""
+        return self._each(self.ev.grad)
+
     def mixed(self, ux, uy):
-        return self.ev.hvp("x", "x", "y", uy), self.ev.hvp("y", "y", "x", ux)
+        u = {"x": ux, "y": uy}
+        return self._each(lambda i: self.ev.hvp(i, i, OTHER[i], u[OTHER[i]]))
 
     def jvp(self, ux, uy):
         """``J u``: ``(J u)_i = grad_ii L_i u_i + grad_ij L_i u_j``."""
         h = self.ev.hvp
-        return ([a + b for a, b in zip(h("x", "x", "x", ux), h("x", "x", "y", uy))],
-                [a + b for a, b in zip(h("y", "y", "x", ux), h("y", "y", "y", uy))])
+        return self._each(lambda i: [a + b for a, b in zip(h(i, i, "x", ux), h(i, i, "y", uy))])
 
     def vjp(self, ux, uy):
-        """``J^T u = grad <v, u>``: one reverse pass through the gradients' graphs."""
+        """``J^T u = grad <v, u>``: one reverse pass through the gradients' graphs, with the
+        wanted players' parameters as its inputs."""
         gx = self.ev.grad_wrt("x", "x", graph=True)
         gy = self.ev.grad_wrt("y", "y", graph=True)
-        out = grads(dot(gx, ux) + dot(gy, uy), self.params["x"] + self.params["y"],
-                    retain_graph=True)
-        n = len(self.params["x"])
-        return [t.detach() for t in out[:n]], [t.detach() for t in out[n:]]
+        inputs = [p for i in self.players for p in self.params[i]]
+        out = [t.detach() for t in grads(dot(gx, ux) + dot(gy, uy), inputs, retain_graph=True)]
+        if self.players == PLAYERS:
+            n = len(self.params["x"])
+            return out[:n], out[n:]
+        return self._each(lambda i: out)
 
 
 class SolveStats(NamedTuple):
@@ -109,7 +131,13 @@ SOLVE_KEYS = ("solve_iterations", "solve_residual", "solve_total_iterations")
 
 
 def _apply(term, oracle, u):
-    """A rule term's operator at the oracle's point on the joint vector ``u`` (a pair)."""
+    """A rule term's operator at the oracle's point on the joint vector ``u`` (a pair): the
+    oracle's players' components (a force's own operator gets the joint oracle unless
+    the force declares ``per_player_operators``)."""
+    op = term.term.operator
+    if op is not None and op not in PRIMITIVES and not getattr(term.force,
+                                                               "per_player_operators", False):
+        oracle = oracle.joint()
     return term.force.apply(term.term, oracle, u)
 
 
@@ -170,13 +198,15 @@ class _RuleSolver:
     def _alpha_nonzero(self) -> bool:
         return self._nonzero("alpha")
 
-    def _oracle(self, closure):
-        """An evaluation and its derivative oracle; second order (graphs kept for
-        Hessian-vector products) only when the rule has a term that needs them."""
+    def _oracle(self, closure, players=PLAYERS):
+        """An evaluation and its derivative oracle for ``players`` (whose components it
+        computes, and whose ``.grad`` the evaluation may set); second order (graphs kept
+        for Hessian-vector products) only when the rule has a term that needs them."""
         rule = self.rule
         second = bool(rule.terms) or rule.alpha_implicit != 0.0 or self._alpha_nonzero()
-        ev = self.evaluation(closure, second_order=second)
-        return ev, EvaluationDerivatives(ev, {i: self.player_params(i) for i in PLAYERS})
+        ev = self.evaluation(closure, second_order=second, players=players)
+        return ev, EvaluationDerivatives(ev, {i: self.player_params(i) for i in PLAYERS},
+                                         players)
 
     def _step_core(self, oracle, d, s_next=None):
         """``s / unit`` per player, ``beta d - lr g - alpha C d - sum_t c_t O_t(p)[.]``
@@ -184,19 +214,24 @@ class _RuleSolver:
         ``{player: tensors}``) adds the implicit terms on it."""
         rule, unit = self.rule, self._unit
         dj = (d["x"], d["y"]) if d is not None else None
-        mixed = oracle.mixed(*dj) if dj is not None and self._alpha_nonzero() else None
+        # the terms first: a term on the whole field (consensus' v) takes both losses'
+        # derivatives in player order, x then y, whichever player's step this is, so
+        # the reverse passes through both graphs add up in the joint step's order
         terms = [(t.coefficient / unit, _apply(t, oracle, None if t.vector is None else dj))
                  for t in rule.terms if t.vector != "d_next"]
+        mixed = oracle.mixed(*dj) if dj is not None and self._alpha_nonzero() else None
         if s_next is not None:
             sn = (s_next["x"], s_next["y"])
             if rule.alpha_implicit != 0.0:
                 terms.append((rule.alpha_implicit / unit, oracle.mixed(*sn)))
             terms += [(t.coefficient / unit, _apply(t, oracle, sn)) for t in rule.terms
                       if t.vector == "d_next"]
-        g = oracle.vector_field()
+        g = oracle.own_gradients()
         cs = [c for c, _ in terms]
         out = {}
         for k, i in enumerate(PLAYERS):
+            if i not in oracle.players:
+                continue
             def core(grp, G, D, M, *T):
                 lr, beta, alpha = self._core_coefficients(grp)
                 return lead_update(None, G, D, M, lr=lr, beta=beta, alpha=alpha,
@@ -259,14 +294,19 @@ class _RuleSolver:
                          f"fixed-point iterations (converges when eta times the vector "
                          f"field's Lipschitz constant is < 1: lower delta, or raise max_iter)")
 
-    def _rule_solve(self, closure, theta, d):
+    def _rule_solve(self, closure, theta, d, players=PLAYERS):
         """``(evaluation, s / unit, stats)``: the rule's step from ``theta`` with
         ``d = dz[k]`` (``None`` if no term needs it), its derivatives at the rule's
         point (lookahead, or the new point of a proximal rule). ``stats``: the inner
-        solve's ``(kind, iterations, residual)``, or None for an explicit rule."""
+        solve's ``(kind, iterations, residual)``, or None for an explicit rule.
+        ``players``: whose steps to compute; one player only for an explicit rule (an
+        implicit or proximal step couples both players' steps)."""
+        if tuple(players) != PLAYERS and not self.rule.is_explicit:
+            raise ValueError(f"{self.name}: one player's step alone is defined for explicit "
+                             "rules only")
         if self.rule.proximal:
             return self._proximal(closure, theta, d)
-        ev, oracle = self._oracle(closure)
+        ev, oracle = self._oracle(closure, players)
         stats = None
         with self._lookahead_point(d):              # (the evaluation is lazy: taken here)
             out = self._step_core(oracle, d)
@@ -394,8 +434,10 @@ class RuleAdam(_RuleSolver, LEADAdam):
       fixed point.
 
     ``d = theta - theta_prev`` per player at the evaluation (for y, ``d_x = x_{t+1} -
-    x_t``), as in Algorithm 2. Each player's direction takes one solve of the joint step
-    (two per step). The inner solves are in each parameter's ``state``
+    x_t``), as in Algorithm 2. For an explicit rule each player's direction computes only
+    that player's part of the step (its gradient, its own mixed-block product, its
+    component of each term); an implicit or proximal rule's takes one solve of the joint
+    step (two per game step). The inner solves are in each parameter's ``state``
     (:data:`SOLVE_KEYS`; a player's parameters hold that player's solve).
     Built by ``from_rule(rule, ..., precondition="adam", lr=..., betas=..., eps=...)``.
     """
@@ -446,11 +488,13 @@ class RuleAdam(_RuleSolver, LEADAdam):
             return super()._timed_direction(closure, i)
         if i == "y":                # y's .grad: at (x_{t+1}, y_t), where its loss is taken
             self._grads_set.discard("y")
-        moved = self.rule.proximal or self.rule.lookahead != 0.0
-        theta = {j: [p.detach().clone() if moved else p.detach()
+        prox = self.rule.proximal       # (theta: the start of the proximal iteration)
+        theta = {j: [p.detach().clone() if prox else p.detach()
                      for p in self.player_params(j)] for j in PLAYERS}
         d = {j: [t.detach() for t in self._displacement(j)] for j in PLAYERS}
-        ev, step, stats = self._rule_solve(closure, theta, d)
+        # an explicit rule: player i's step alone; otherwise the joint solve's part i
+        ev, step, stats = self._rule_solve(closure, theta, d,
+                                           (i,) if self.rule.is_explicit else PLAYERS)
         self._pending = stats
         return ev, ([-t for t in step[i]], None)
 

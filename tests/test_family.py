@@ -20,6 +20,7 @@ from integrators.schemes import SCHEMES
 from mechanics import (Consensus, Curl, Friction, Particle, PhaseState, ZeroSumGame,
                        quadratic)
 from mechanics.forces import REGISTRY, Force, Term, register_force, symbol
+from optimizers.rule import RuleAdam
 
 STEPS = 12
 
@@ -479,6 +480,145 @@ def test_adam_preconditioned_member_from_its_definition(forces, scheme, d, phys)
     if not rule.is_explicit:         # both players' solves, in the state
         assert opt.last_solve.kind == ("fixed_point" if rule.proximal else "gmres")
         assert opt.last_solve.residual <= 1e-10 and opt.inner_iterations >= 2 * STEPS
+
+
+# the explicit members of examples/gan_derived.py whose Adam direction is not LEAD-Adam's
+# (lookahead, consensus), with its physical parameters (delta 0.1, q 0.06, gamma 0.3)
+GAN_MEMBERS = [("curl", "explicit"), ("curl", "nesterov"),
+               ("curl,magnetic", "explicit"), ("curl,magnetic", "nesterov"),
+               ("curl,consensus", "semi-implicit"), ("curl,consensus", "explicit"),
+               ("curl,consensus", "nesterov"), ("curl,magnetic,consensus", "semi-implicit"),
+               ("curl,magnetic,consensus", "explicit"), ("curl,magnetic,consensus", "nesterov")]
+
+
+def _gan_member(forces, scheme):
+    kw = {"q": 0.06} if "magnetic" in forces else {}
+    if "consensus" in forces:
+        kw["gamma"] = 0.3
+    return derive(forces, scheme).to_update_rule(0.1, **kw)
+
+
+def small_gan(dtype, width=8):
+    """A small GAN (ReLU/Tanh/Softplus MLPs, non-saturating loss) on one fixed batch, with
+    gans.train's per-player closure (each call recomputes G(z)); ``calls`` counts them."""
+    from gans.losses import non_saturating
+    torch.manual_seed(0)
+    nn = torch.nn
+    G = nn.Sequential(nn.Linear(4, width), nn.ReLU(), nn.Linear(width, width), nn.Tanh(),
+                      nn.Linear(width, 2)).to(dtype)
+    D = nn.Sequential(nn.Linear(2, width), nn.ReLU(), nn.Linear(width, width), nn.Softplus(),
+                      nn.Linear(width, 1)).to(dtype)
+    gen = torch.Generator().manual_seed(1)
+    real = torch.randn(16, 2, generator=gen, dtype=dtype)
+    z = torch.randn(16, 4, generator=gen, dtype=dtype)
+    calls = [0]
+
+    def closure(player):
+        calls[0] += 1
+        return non_saturating(D, real, G(z), player)
+    return list(G.parameters()), list(D.parameters()), closure, calls
+
+
+class JointRuleAdam(RuleAdam):
+    """Reference: each player's direction is its part of the JOINT step of both players
+    (both gradients, both mixed-block products, every term on the whole joint field), as
+    RuleAdam took it before it computed one player's part alone."""
+
+    def _timed_direction(self, closure, i):
+        if i == "y":
+            self._grads_set.discard("y")
+        theta = {j: [p.detach() for p in self.player_params(j)] for j in "xy"}
+        d = {j: [t.detach() for t in self._displacement(j)] for j in "xy"}
+        ev, step, _ = self._rule_solve(closure, theta, d)
+        return ev, ([-t for t in step[i]], None)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("forces,scheme", GAN_MEMBERS, ids=[f"{f}-{s}" for f, s in GAN_MEMBERS])
+def test_adam_preconditioned_explicit_member_takes_one_players_step(forces, scheme, dtype,
+                                                                    monkeypatch):
+    """An explicit rule through Adam computes each player's direction alone (its gradient,
+    its mixed-block product, its component of J^T v) with bitwise the parameters, state
+    and .grad of taking it from the joint step of both players, on a small GAN, 20 steps;
+    and with fewer closure calls and autograd inputs."""
+    rule = _gan_member(forces, scheme)
+    assert rule.is_explicit and (rule.terms or rule.lookahead != 0)
+    passes = []
+    grad = torch.autograd.grad
+
+    def counted(outputs, inputs, *a, **kw):
+        passes.append(len(inputs))
+        return grad(outputs, inputs, *a, **kw)
+    monkeypatch.setattr(torch.autograd, "grad", counted)
+    out = {}
+    for name, cls in (("joint", JointRuleAdam), ("alone", RuleAdam)):
+        px, py, closure, calls = small_gan(dtype)
+        opt = cls(px, py, rule, lr=(3e-3, 2e-3), betas=((0.5, 0.9), (0.55, 0.9)))
+        passes.clear()
+        for _ in range(20):
+            opt.step(closure)
+        out[name] = (px + py, [opt.state[p] for p in px + py], calls[0], sum(passes))
+    (pj, sj, cj, nj), (pa, sa, ca, na) = out["joint"], out["alone"]
+    assert all(torch.equal(a, b) and torch.equal(a.grad, b.grad) for a, b in zip(pa, pj))
+    assert all(set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
+               for a, b in zip(sa, sj))
+    # a player's step evaluates only its own loss unless consensus needs the opponent's
+    assert ca == (cj if "consensus" in forces else cj // 2) and cj == 20 * 4
+    assert na < nj
+
+
+@pytest.mark.parametrize("forces,scheme", GAN_MEMBERS, ids=[f"{f}-{s}" for f, s in GAN_MEMBERS])
+def test_adam_preconditioned_explicit_member_direction_by_autograd(forces, scheme):
+    """Each player's direction ``u_i = g_i + (alpha/eta) grad_ij L_i d_j + (c/eta)
+    (J^T v)_i`` at ``p = theta + lookahead d``, against plain autograd through the full
+    joint field (``J^T v = grad 1/2 |v|^2``) at every player step of 6 steps on the small
+    GAN in float64: equal to rounding (1e-12 of the direction's size)."""
+    rule = _gan_member(forces, scheme)
+    errors = []
+
+    class Checked(RuleAdam):
+        def _timed_direction(self, closure, i):
+            ev, (u, m) = super()._timed_direction(closure, i)
+            ref = _autograd_direction(self, raw, i)
+            scale = max(float(t.abs().max()) for t in ref)
+            errors.append(max(float((a - b).abs().max()) for a, b in zip(u, ref)) / scale)
+            return ev, (u, m)
+    px, py, raw, _ = small_gan(torch.float64)
+    opt = Checked(px, py, rule, lr=(3e-3, 2e-3), betas=((0.5, 0.9), (0.55, 0.9)))
+    for _ in range(6):
+        opt.step(raw)
+    assert len(errors) == 12 and max(errors) <= 1e-12
+
+
+def _autograd_direction(opt, closure, i):
+    rule = opt.rule
+    assert {t.label for t in rule.terms} <= {"consensus"}
+    ps = opt.player_params("x") + opt.player_params("y")
+    n = len(opt.player_params("x"))
+    own, other = (slice(0, n), slice(n, None)) if i == "x" else (slice(n, None), slice(0, n))
+    d = [(p - opt.state[p]["prev"]).detach() for p in ps]
+    theta = [p.detach().clone() for p in ps]
+    with torch.no_grad():
+        for p, t in zip(ps, d):
+            p.add_(rule.lookahead * t)
+    try:
+        g = {"x": torch.autograd.grad(closure("x"), ps, create_graph=True),
+             "y": torch.autograd.grad(closure("y"), ps, create_graph=True)}
+        v = list(g["x"][:n]) + list(g["y"][n:])
+        u = [t.detach() for t in v[own]]
+        if rule.alpha != 0:            # grad_i <grad_j L_i, d_j>
+            inner = sum((a * b).sum() for a, b in zip(g[i][other], d[other]))
+            m = torch.autograd.grad(inner, ps[own], retain_graph=True)
+            u = [a + rule.alpha / rule.eta * b for a, b in zip(u, m)]
+        for t in rule.terms:           # consensus: grad_i 1/2 |v|^2
+            half = 0.5 * sum((a * a).sum() for a in v)
+            jtv = torch.autograd.grad(half, ps[own], retain_graph=True)
+            u = [a + t.coefficient / rule.eta * b for a, b in zip(u, jtv)]
+    finally:
+        with torch.no_grad():
+            for p, t in zip(ps, theta):
+                p.copy_(t)
+    return u
 
 
 # ------------------------------------------------------------- the map
