@@ -98,7 +98,10 @@ class Force:
     #: oracle's primitives and return their results unchanged, so that an oracle that
     #: computes only one player's components (``None`` for the other's, as the
     #: alternating Adam-preconditioned optimizer uses) serves them; otherwise such an
-    #: optimizer evaluates them on the joint oracle.
+    #: optimizer evaluates them on the joint oracle. The vectors passed to ``mixed``,
+    #: ``jvp`` and ``vjp`` inside such an operator must be whole: the operator's ``u``,
+    #: ``vector_field()`` or ``position()``, never another product's result (which is
+    #: ``None`` for the other player). Subclasses inherit the flag.
     per_player_operators: bool = False
 
     def terms(self) -> Tuple[Term, ...]:  # pragma: no cover - abstract

@@ -127,7 +127,11 @@ class LEADAdam(GameOptimizer):
             else:
                 buf = {k: torch.empty_like(p, memory_format=torch.preserve_format)
                        for k in _KEYS}
-            buf.update(self._extra_state(p))
+            extra = self._extra_state(p)
+            if not extra.keys().isdisjoint(_KEYS):
+                raise RuntimeError(f"_extra_state must not return LEAD-Adam's own state keys "
+                                   f"{_KEYS}, got {sorted(extra)}")
+            buf.update(extra)
             news.append(buf)
             dst.append(buf["prev"])
             src.append(p.detach())

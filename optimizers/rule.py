@@ -68,12 +68,16 @@ class EvaluationDerivatives:
 
     ``players``: the players whose components of each product are wanted (both by
     default). For one player ``i`` the products return ``None`` for the other player's
-    component and compute only what player i's needs (its own Hessian-block product, a
+    component and compute only what player i needs (its own Hessian-block product, a
     reverse pass with player i's parameters alone as inputs); :meth:`vector_field` stays
     whole, since other operators take it as their vector (consensus' ``J^T v``)."""
 
     def __init__(self, ev, params, players=PLAYERS):
-        self.ev, self.params, self.players = ev, params, tuple(players)
+        unknown = set(players) - set(PLAYERS)
+        if unknown or not players:
+            raise ValueError(f"players must be a non-empty subset of {PLAYERS}, got {players!r}")
+        self.ev, self.params = ev, params
+        self.players = tuple(i for i in PLAYERS if i in players)    # in PLAYERS order
 
     def _each(self, fn):
         """``(fn("x"), fn("y"))``, ``None`` in place of a player not wanted."""
@@ -84,7 +88,8 @@ class EvaluationDerivatives:
         return self if self.players == PLAYERS else EvaluationDerivatives(self.ev, self.params)
 
     def position(self):
-        return self._each(lambda i: [p.detach() for p in self.params[i]])
+        """Both players' parameters (whole for every oracle: no cost to compute)."""
+        return tuple([p.detach() for p in self.params[i]] for i in PLAYERS)
 
     def vector_field(self):
         return self.ev.grad("x"), self.ev.grad("y")
@@ -209,7 +214,8 @@ class _RuleSolver:
                                          players)
 
     def _step_core(self, oracle, d, s_next=None):
-        """``s / unit`` per player, ``beta d - lr g - alpha C d - sum_t c_t O_t(p)[.]``
+        """``s / unit`` for each of the oracle's players (``{player: tensors}``; both for
+        the joint oracle), ``beta d - lr g - alpha C d - sum_t c_t O_t(p)[.]``
         over the unit (the one core, group by group); ``s_next`` (the new step, a
         ``{player: tensors}``) adds the implicit terms on it."""
         rule, unit = self.rule, self._unit

@@ -770,3 +770,14 @@ def test_adam_preconditioned_implicit_member_sets_grad_where_loss_is_taken():
     assert np.allclose(x.grad.numpy(), h * x0 + A @ y0, rtol=0, atol=1e-14)
     assert np.allclose(y.grad.numpy(), -(A.T @ x1 - h * y0), rtol=0, atol=1e-14)
     assert float(loss_y) == pytest.approx(-float(f(torch.tensor(x1), torch.tensor(y0))), abs=1e-14)
+
+
+def test_oracle_players_are_checked_and_kept_in_player_order():
+    """``players`` is normalised to PLAYERS order (the vjp splits its inputs in that
+    order) and an unknown or empty choice is refused by name."""
+    from optimizers.rule import EvaluationDerivatives
+    oracle = EvaluationDerivatives(None, {"x": [], "y": []}, players=("y", "x"))
+    assert oracle.players == ("x", "y")
+    for bad in ((), ("z",), ("x", "w")):
+        with pytest.raises(ValueError, match="players"):
+            EvaluationDerivatives(None, {"x": [], "y": []}, players=bad)
