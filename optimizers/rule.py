@@ -29,9 +29,10 @@ iterates with those coefficients. Every member of the family runs:
   activation patterns (seen on a small ReLU GAN under Adam preconditioning), and the
   step raises.
 
-An inner solve that ends above ``tol`` (GMRES at ``max_iter``, the fixed point at
-``max_iter``, or a non-finite residual) is *unconverged*; the option ``unconverged``
-decides: ``"raise"`` (default) raises ``ValueError`` naming the residual, ``tol`` and
+An inner solve that ends above ``tol`` (GMRES or the fixed point at ``max_iter``; the
+fixed point also at a non-finite change, while GMRES's non-finite residual, which comes
+with a non-finite iterate, is left to ``nonfinite``) is *unconverged*; the option
+``unconverged`` decides: ``"raise"`` (default) raises ``ValueError`` naming the residual, ``tol`` and
 ``max_iter`` with the parameters left at the last step; ``"accept"`` takes the last
 iterate as the step and counts the solve. The inner iterations and residual of the last
 step and the count of unconverged solves are in each parameter's ``state``
@@ -293,8 +294,10 @@ class _RuleSolver:
 
         tol = self._tol()
         res = gmres(matvec, r["x"] + r["y"], tol=tol, max_iter=self.max_iter)
-        converged = res.residual <= tol         # (False for a non-finite residual)
-        if not converged:
+        converged = res.residual <= tol
+        # a non-finite residual comes with a non-finite iterate: the nonfinite policy's case
+        # (NonFiniteError at the commit, e.g. a rollback in training), not this one's
+        if not converged and math.isfinite(res.residual):
             self._unconverged("implicit coupling solve (I + K) u = r (GMRES)", res.iterations,
                               res.residual, tol, "Raise max_iter or tol, or lower the implicit "
                               "coupling")

@@ -223,6 +223,26 @@ def test_unconverged_gmres_raises_or_is_accepted_and_counted(adam):
         O.from_rule(rule, [xs], [ys], unconverged="ignore", **kw)
 
 
+def test_nonfinite_gmres_result_is_the_nonfinite_policys(monkeypatch):
+    """A GMRES result with a non-finite residual and iterate (here a stand-in solver) is
+    not an unconverged solve: NonFiniteError under nonfinite="raise", a skipped step under
+    "flag" (so a training run's rollback still applies), whatever ``unconverged`` says."""
+    import optimizers.rule as R
+    from optimizers.krylov import KrylovResult
+    monkeypatch.setattr(R, "gmres", lambda mv, b, **kw: KrylovResult(
+        [torch.full_like(t, float("nan")) for t in b], 1, float("nan")))
+    h, A, x0, y0 = quadratic_problem(2, n=3)
+    f = torch_quadratic(h, A)
+    rule = derive("curl,magnetic,friction", "implicit-magnetic").to_update_rule(0.3, mu=1, q=2)
+    x, y = torch.tensor(x0, requires_grad=True), torch.tensor(y0, requires_grad=True)
+    with pytest.raises(O.NonFiniteError):
+        O.from_rule(rule, [x], [y]).step(lambda: (f(x, y), -f(x, y)))
+    opt = O.from_rule(rule, [x], [y], nonfinite="flag")
+    with pytest.warns(RuntimeWarning, match="step skipped"):
+        opt.step(lambda: (f(x, y), -f(x, y)))
+    assert opt.nonfinite_steps == [1] and np.array_equal(x.detach().numpy(), x0)
+
+
 # ------------------------------------------------------------- known members
 def test_known_as_table_names_members_of_the_family():
     for (forces, scheme), (name, _) in KNOWN_AS.items():
