@@ -42,7 +42,8 @@ def run_one(job: dict, out: Path, iters: int, eval_every: int, overrides=None,
             tag: str | None = None) -> dict:
     """Train one ``lead-code`` run of ``job`` (width, seed, optimizer; ``overrides`` are
     further config fields), save its final samples as ``OUT/samples/w<width>_<tag>_s<seed>.npy``
-    (``tag`` defaults to the optimizer) and return its metrics and resolved config."""
+    (``tag`` defaults to the optimizer) and return its metrics and resolved config (for an
+    implicit derived member also its ``inner_iterations`` and ``unconverged_solves``)."""
     from gans.presets import config
     from gans.train import train
     cfg = config("lead-code", optimizer=job["optimizer"], width=job["width"], seed=job["seed"],
@@ -58,10 +59,13 @@ def run_one(job: dict, out: Path, iters: int, eval_every: int, overrides=None,
     (out / "samples").mkdir(parents=True, exist_ok=True)
     np.save(out / "samples" / f"w{job['width']}_{tag or job['optimizer']}_s{job['seed']}.npy", fake)
     curve = [[h["iter"], h["energy_distance"]] for h in res.history if "energy_distance" in h]
+    # an implicit derived member's inner solves (metrics.json's names; absent otherwise)
+    solves = {k: v for k, v in (s.get("derived") or {}).items()
+              if k in ("inner_iterations", "unconverged_solves")}
     return {"iters": s["iters"], "modes_covered": s.get("modes_covered"),
             "hq_fraction": s.get("hq_fraction"), "energy_distance": s.get("energy_distance"),
             "diverged_at": s["diverged_at"], "seconds_per_iter": s["seconds_per_iter"],
-            "energy_curve": curve, "config": s["config"]}
+            "energy_curve": curve, **solves, "config": s["config"]}
 
 
 def real_floor(n: int = 2500, draws: int = 10) -> dict:

@@ -23,9 +23,14 @@ convention); LEAD-Adam in ``docs/results/appH`` uses the official code's
 
 A group whose Adam-preconditioned optimizer the library cannot build is listed with the
 reason and not trained. Finished runs are appended to ``OUT/runs.jsonl`` (an interrupted
-session resumes); the report -- ``OUT/table.md``, ``OUT/summary.json``,
-``OUT/samples.png`` -- is rewritten from whatever runs exist, with LEAD-Adam's and
-alternating Adam's runs of the same width and seeds read from ``--reference``;
+session resumes); an implicit member's record holds its inner solves'
+``inner_iterations`` and ``unconverged_solves`` (the report lists them per group). A run
+whose inner solve raises (a proximal fixed point, or an implicit coupling's GMRES, that
+does not converge: ``unconverged="raise"``, the default) is recorded in
+``OUT/failures.jsonl`` and its group is not trained again. The report --
+``OUT/table.md``, ``OUT/summary.json``, ``OUT/samples.png`` -- is rewritten from
+whatever runs exist, with LEAD-Adam's and alternating Adam's runs of the same width and
+seeds read from ``--reference``;
 ``--results-md docs/RESULTS.md`` also writes it into RESULTS.md between the markers
 ``<!-- generated: derived begin/end -->``.
 
@@ -129,6 +134,17 @@ def tag(group_label: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in signed)
 
 
+def inner_solves(runs: list) -> str:
+    """``"; inner iterations per step X, unconverged solves N"`` over the ``runs`` that
+    recorded their inner solves (implicit members), else ``""``."""
+    rs = [r for r in runs if "inner_iterations" in r]
+    if not rs:
+        return ""
+    per_step = sum(r["inner_iterations"] for r in rs) / max(1, sum(r["iters"] for r in rs))
+    return (f"; inner iterations per step {per_step:.3g}, unconverged solves "
+            f"{sum(r.get('unconverged_solves', 0) for r in rs)}")
+
+
 def report(out: Path, width: int, reference: Path, gs: list) -> str:
     from gans.report import write_json
     runs = load_runs(out / "runs.jsonl")
@@ -154,7 +170,8 @@ def report(out: Path, width: int, reference: Path, gs: list) -> str:
     for g in gs:
         why = g.get("not_buildable")
         status = f"not run: {why}" if why else \
-            f"{sum(r['group'] == g['label'] for r in runs)} runs"
+            f"{sum(r['group'] == g['label'] for r in runs)} runs" + inner_solves(
+                [r for r in runs if r["group"] == g["label"]])
         parts.append(f"- **{g['label']}** ({status}): "
                      + ", ".join(f"{f} / {s}" for f, s in g["members"]))
     trained = [g["label"] for g in gs if any(r["group"] == g["label"] for r in runs)]
@@ -208,7 +225,7 @@ def main(argv=None):
                           lambda j: run_one(j, out, a.iters, a.eval_every,
                                             overrides(by_label[j["group"]]), tag(j["group"])),
                           key=lambda j: {k: j[k] for k in ("width", "seed", "group")})
-            except ValueError as err:   # e.g. a proximal step whose fixed point does not exist
+            except ValueError as err:   # an inner solve that did not converge (proximal, GMRES)
                 msg = " ".join(str(err).split())[:300]
                 append_run(failures, {"group": job["group"], "seed": job["seed"], "error": msg})
                 print(f"{job['group']} seed {job['seed']}: training failed: {msg}", flush=True)

@@ -114,8 +114,9 @@ def describe_optimizer(cfg: TrainConfig, opt) -> dict:
     """What ran, for metrics.json: ``{"class", "hyperparameters": {"generator": {...},
     "discriminator": {...}}, "options"}`` read from the optimizer itself (its param groups),
     and for ``derived`` the forces, scheme, delta, mu, q, gamma and the rule's coefficients
-    (further terms included), and for an implicit member its inner iterations (summed) and
-    last solve (``optimizers.rule.SolveStats``)."""
+    (further terms included), and for an implicit member its inner iterations (summed), last
+    solve (``optimizers.rule.SolveStats``) and the number of inner solves that ended above
+    their tol (``unconverged_solves``; non-zero only with ``--hyper unconverged=accept``)."""
     if hasattr(opt, "adams"):                       # gans.adam baselines: one Adam per player
         groups = [("x", opt.adams["x"].param_groups[0]), ("y", opt.adams["y"].param_groups[0])]
     else:
@@ -141,4 +142,5 @@ def describe_optimizer(cfg: TrainConfig, opt) -> dict:
         if solve is not None:
             out["derived"]["inner_iterations"] = opt.inner_iterations
             out["derived"]["last_solve"] = solve._asdict()
+            out["derived"]["unconverged_solves"] = opt.unconverged_solves
     return out

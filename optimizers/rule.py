@@ -23,15 +23,23 @@ iterates with those coefficients. Every member of the family runs:
   ``eta L < 1`` with ``L`` the Lipschitz constant of the vector field (for a bilinear
   game ``eta ||A|| < 1``), with the coupling and other terms adding their own
   Lipschitz constants. If it does not converge within ``max_iter`` the step raises
-  ``ValueError`` naming the residual and the parameters stay at the last step. On a
-  network with kinks (ReLU) the map is discontinuous and need not have a fixed point:
-  the iteration can cycle between two activation patterns (seen on a small ReLU GAN
-  under Adam preconditioning), and the step raises.
+  ``ValueError`` naming the residual and the parameters stay at the last step (under
+  the default ``unconverged="raise"``, below). On a network with kinks (ReLU) the map is
+  discontinuous and need not have a fixed point: the iteration can cycle between two
+  activation patterns (seen on a small ReLU GAN under Adam preconditioning), and the
+  step raises.
 
-The inner iterations and residual of the last step are in each parameter's ``state``
-(``solve_iterations``, ``solve_residual``, ``solve_total_iterations``: they survive
-``state_dict()`` / ``load_state_dict()``); :attr:`RuleOptimizer.last_solve` and
-``inner_iterations`` are read-only views of them. ``precondition="adam"`` returns a
+An inner solve that ends above ``tol`` (GMRES or the fixed point at ``max_iter``; the
+fixed point also at a non-finite change, while GMRES's non-finite residual, which comes
+with a non-finite iterate, is left to ``nonfinite``) is *unconverged*; the option
+``unconverged`` decides: ``"raise"`` (default) raises ``ValueError`` naming the residual, ``tol`` and
+``max_iter`` with the parameters left at the last step; ``"accept"`` takes the last
+iterate as the step and counts the solve. The inner iterations and residual of the last
+step and the count of unconverged solves are in each parameter's ``state``
+(``solve_iterations``, ``solve_residual``, ``solve_total_iterations``,
+``solve_unconverged``: they survive ``state_dict()`` / ``load_state_dict()``);
+:attr:`RuleOptimizer.last_solve`, ``inner_iterations`` and ``unconverged_solves`` are
+read-only views of them. ``precondition="adam"`` returns a
 :class:`RuleAdam` (LEAD Algorithm 2 for any rule: the direction of the rule's own
 step without its momentum, per unit eta, through Adam).
 
@@ -130,9 +138,14 @@ class SolveStats(NamedTuple):
 
 
 #: per-parameter state the inner solve of implicit and proximal rules leaves (numbers, so
-#: they travel in ``state_dict()``): the last step's iterations and relative residual, and
-#: the iterations summed over all steps (for Adam preconditioning: over this player's solves).
-SOLVE_KEYS = ("solve_iterations", "solve_residual", "solve_total_iterations")
+#: they travel in ``state_dict()``): the last step's iterations and relative residual, the
+#: iterations summed over all steps, and the number of solves that ended above ``tol``
+#: (accepted under ``unconverged="accept"``; for Adam preconditioning: this player's solves).
+SOLVE_KEYS = ("solve_iterations", "solve_residual", "solve_total_iterations",
+              "solve_unconverged")
+
+#: what an inner solve ending above ``tol`` does (module docstring).
+UNCONVERGED_POLICIES = ("raise", "accept")
 
 
 def _apply(term, oracle, u):
@@ -170,12 +183,25 @@ class _RuleSolver:
     rule: UpdateRule
     _unit: float = 1.0
 
-    def _init_solver(self, tol, max_iter):
+    def _init_solver(self, tol, max_iter, unconverged):
         if tol is not None:
             positive("tol", tol)
         if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
             raise ValueError(f"Invalid max_iter: expected an integer >= 1, got {max_iter!r}")
-        self.tol, self.max_iter = tol, max_iter
+        if unconverged not in UNCONVERGED_POLICIES:
+            raise ValueError(f"Invalid unconverged: must be one of {UNCONVERGED_POLICIES}, "
+                             f"got {unconverged!r}")
+        self.tol, self.max_iter, self.unconverged = tol, max_iter, unconverged
+
+    def _unconverged(self, what, iterations, residual, tol, hint):
+        """An inner solve ended above ``tol``: raise (``unconverged="raise"``) or go on."""
+        if self.unconverged == "raise":
+            raise ValueError(f"{self.name}: the {what} did not converge at step "
+                             f"{self.game_step + 1}: relative residual {residual:.3g} > tol "
+                             f"{tol:.3g} after {iterations} iterations (max_iter "
+                             f"{self.max_iter}). {hint}, or pass unconverged='accept' to "
+                             f"take the last iterate as the step and count the solve. "
+                             f"Parameters left at step {self.game_step}")
 
     def _core_coefficients(self, grp):
         """``(lr, beta, alpha)`` of the core for a param group, over the unit."""
@@ -266,8 +292,17 @@ class _RuleSolver:
                     out = [a + t.coefficient * b for a, b in zip(out, list(tx) + list(ty))]
             return out
 
-        res = gmres(matvec, r["x"] + r["y"], tol=self._tol(), max_iter=self.max_iter)
-        return {"x": res.x[:nx], "y": res.x[nx:]}, ("gmres", res.iterations, res.residual)
+        tol = self._tol()
+        res = gmres(matvec, r["x"] + r["y"], tol=tol, max_iter=self.max_iter)
+        converged = res.residual <= tol
+        # a non-finite residual comes with a non-finite iterate: the nonfinite policy's case
+        # (NonFiniteError at the commit, e.g. a rollback in training), not this one's
+        if not converged and math.isfinite(res.residual):
+            self._unconverged("implicit coupling solve (I + K) u = r (GMRES)", res.iterations,
+                              res.residual, tol, "Raise max_iter or tol, or lower the implicit "
+                              "coupling")
+        return {"x": res.x[:nx], "y": res.x[nx:]}, ("gmres", res.iterations, res.residual,
+                                                    converged)
 
     def _proximal(self, closure, theta, d):
         """Fixed-point iteration ``s <- r(theta + s)`` with every derivative at the new
@@ -292,19 +327,19 @@ class _RuleSolver:
             # the parameters themselves (a small step on large weights in float32)
             if res <= tol or change <= 4 * finfo.eps * _norm(
                     _joint(lambda a, b: a + unit * b, theta, out)):
-                return ev0, out, ("fixed_point", it, res)
+                return ev0, out, ("fixed_point", it, res, True)
             if not math.isfinite(res):
                 break
-        raise ValueError(f"{self.name}: the proximal (implicit curl) step did not converge: "
-                         f"relative change {res:.3g} > tol {tol:.3g} after {self.max_iter} "
-                         f"fixed-point iterations (converges when eta times the vector "
-                         f"field's Lipschitz constant is < 1: lower delta, or raise max_iter)")
+        self._unconverged("proximal (implicit curl) step's fixed-point iteration", it, res,
+                          tol, "It converges when eta times the vector field's Lipschitz "
+                          "constant is < 1: lower delta, raise max_iter")
+        return ev0, out, ("fixed_point", it, res, False)
 
     def _rule_solve(self, closure, theta, d, players=PLAYERS):
         """``(evaluation, s / unit, stats)``: the rule's step from ``theta`` with
         ``d = dz[k]`` (``None`` if no term needs it), its derivatives at the rule's
         point (lookahead, or the new point of a proximal rule). ``stats``: the inner
-        solve's ``(kind, iterations, residual)``, or None for an explicit rule.
+        solve's ``(kind, iterations, residual, converged)``, or None for an explicit rule.
         ``players``: whose steps to compute; one player only for an explicit rule (an
         implicit or proximal step couples both players' steps)."""
         if tuple(players) != PLAYERS and not self.rule.is_explicit:
@@ -322,10 +357,17 @@ class _RuleSolver:
 
     def _solve_state(self, p, stats) -> dict:
         """The :data:`SOLVE_KEYS` state of parameter ``p`` after a solve ``stats``."""
-        _, iterations, residual = stats
-        total = self.state.get(p, {}).get("solve_total_iterations", 0)
+        _, iterations, residual, converged = stats
+        st = self.state.get(p, {})
         return {"solve_iterations": int(iterations), "solve_residual": float(residual),
-                "solve_total_iterations": int(total) + int(iterations)}
+                "solve_total_iterations": int(st.get("solve_total_iterations", 0))
+                + int(iterations),
+                "solve_unconverged": int(st.get("solve_unconverged", 0)) + (not converged)}
+
+    def _solve_total(self, key, players) -> int:
+        """``state[key]`` (a running count) summed over ``players``' first parameters."""
+        return sum(int(self.state.get(self.player_params(i)[0], {}).get(key, 0))
+                   for i in players)
 
     def _solve_stats(self, player) -> Optional[SolveStats]:
         st = self.state.get(self.player_params(player)[0], {})
@@ -343,8 +385,10 @@ class RuleOptimizer(_RuleSolver, TwoStepOptimizer):
     without curl, e.g. Hamiltonian gradient descent); built by :func:`from_rule`.
 
     Implicit and proximal rules keep their inner solve in each parameter's ``state``
-    (:data:`SOLVE_KEYS`, saved by ``state_dict()``); :attr:`last_solve` and
-    :attr:`inner_iterations` read it.
+    (:data:`SOLVE_KEYS`, saved by ``state_dict()``); :attr:`last_solve`,
+    :attr:`inner_iterations` and :attr:`unconverged_solves` read it. ``tol``, ``max_iter``
+    and ``unconverged`` (``"raise"`` or ``"accept"``): the inner solve's bounds and what a
+    solve ending above ``tol`` does (module docstring).
     """
 
     hyper = {"lr": Hyper(nonnegative), "beta": Hyper(real), "alpha": Hyper(real),
@@ -352,8 +396,9 @@ class RuleOptimizer(_RuleSolver, TwoStepOptimizer):
 
     def __init__(self, params_x, params_y, lr, beta, alpha=0.0, lookahead=0.0, *,
                  name="rule", rule: Optional[UpdateRule] = None, tol: Optional[float] = None,
-                 max_iter: int = 100, alternating=False, mixed_source="own", mixed_mode=None,
-                 nonfinite="raise", max_grad_norm=None, set_grad=True):
+                 max_iter: int = 100, unconverged="raise", alternating=False,
+                 mixed_source="own", mixed_mode=None, nonfinite="raise", max_grad_norm=None,
+                 set_grad=True):
         self.name, self.rule = name, rule
         general = rule is not None and (bool(rule.terms) or not rule.is_explicit
                                         or rule.eta == 0)
@@ -362,7 +407,7 @@ class RuleOptimizer(_RuleSolver, TwoStepOptimizer):
                              "rules without further force terms only")
         if general and mixed_source != "own":
             raise ValueError("mixed_source='opponent' is implemented for explicit rules only")
-        self._init_solver(tol, max_iter)
+        self._init_solver(tol, max_iter, unconverged)
         super().__init__(params_x, params_y,
                          dict(lr=lr, beta=beta, alpha=alpha, lookahead=lookahead),
                          alternating=alternating, mixed_source=mixed_source,
@@ -381,8 +426,13 @@ class RuleOptimizer(_RuleSolver, TwoStepOptimizer):
     @property
     def inner_iterations(self) -> int:
         """Inner iterations summed over all steps (read from ``state``)."""
-        st = self.state.get(self.player_params("x")[0], {})
-        return int(st.get("solve_total_iterations", 0))
+        return self._solve_total("solve_total_iterations", "x")
+
+    @property
+    def unconverged_solves(self) -> int:
+        """Inner solves that ended above ``tol``, over all steps (read from ``state``; > 0
+        only under ``unconverged="accept"``)."""
+        return self._solve_total("solve_unconverged", "x")
 
     def _core_coefficients(self, grp):
         return grp["lr"], grp["beta"], grp["alpha"]
@@ -444,13 +494,14 @@ class RuleAdam(_RuleSolver, LEADAdam):
     that player's part of the step (its gradient, its own mixed-block product, its
     component of each term); an implicit or proximal rule's takes one solve of the joint
     step (two per game step). The inner solves are in each parameter's ``state``
-    (:data:`SOLVE_KEYS`; a player's parameters hold that player's solve).
+    (:data:`SOLVE_KEYS`; a player's parameters hold that player's solve); ``tol``,
+    ``max_iter`` and ``unconverged`` as for :class:`RuleOptimizer`.
     Built by ``from_rule(rule, ..., precondition="adam", lr=..., betas=..., eps=...)``.
     """
 
     def __init__(self, params_x, params_y, rule: UpdateRule, lr, betas=(0.9, 0.999),
-                 eps=1e-8, *, tol=None, max_iter=100, mixed_source="own", mixed_mode=None,
-                 nonfinite="raise", max_grad_norm=None, set_grad=True):
+                 eps=1e-8, *, tol=None, max_iter=100, unconverged="raise", mixed_source="own",
+                 mixed_mode=None, nonfinite="raise", max_grad_norm=None, set_grad=True):
         self.rule, self.name = rule, rule.name
         self._unit = rule.unit
         self._general = (bool(rule.terms) or not rule.is_explicit or rule.lookahead != 0.0
@@ -458,7 +509,7 @@ class RuleAdam(_RuleSolver, LEADAdam):
         if self._general and mixed_source != "own":
             raise ValueError("mixed_source='opponent' is implemented for LEAD-like rules only "
                              "(explicit, no further terms, lookahead 0)")
-        self._init_solver(tol, max_iter)
+        self._init_solver(tol, max_iter, unconverged)
         self._pending = None          # the solve of the player being stepped (into state)
         super().__init__(params_x, params_y, lr=lr, alpha=rule.alpha / self._unit,
                          betas=betas, eps=eps, mixed_source=mixed_source,
@@ -473,8 +524,13 @@ class RuleAdam(_RuleSolver, LEADAdam):
     @property
     def inner_iterations(self) -> int:
         """Inner iterations summed over all steps and both players (from ``state``)."""
-        return sum(int(self.state.get(self.player_params(i)[0], {})
-                       .get("solve_total_iterations", 0)) for i in PLAYERS)
+        return self._solve_total("solve_total_iterations", PLAYERS)
+
+    @property
+    def unconverged_solves(self) -> int:
+        """Inner solves that ended above ``tol``, over all steps and both players (from
+        ``state``; > 0 only under ``unconverged="accept"``)."""
+        return self._solve_total("solve_unconverged", PLAYERS)
 
     def _core_coefficients(self, grp):
         return self.rule.eta / self._unit, 0.0, grp["alpha"]
@@ -518,12 +574,16 @@ def _check_rule(rule, label: str) -> UpdateRule:
 
 
 def from_rule(rule, params_x, params_y, *, precondition=None, lr=None, betas=(0.9, 0.999),
-              eps=1e-8, tol=None, max_iter=100, alternating=False, mixed_source="own",
-              mixed_mode=None, nonfinite="raise", max_grad_norm=None, set_grad=True):
+              eps=1e-8, tol=None, max_iter=100, unconverged="raise", alternating=False,
+              mixed_source="own", mixed_mode=None, nonfinite="raise", max_grad_norm=None,
+              set_grad=True):
     """An optimizer that iterates ``rule`` (an ``UpdateRule``, or a pair ``(rule_x, rule_y)``
     of explicit rules giving each player its own coefficients). Options as for
     :class:`~optimizers.LEAD`; ``tol`` (default 1e-10 in float64) and ``max_iter`` bound
-    the inner solve of implicit and proximal rules (module docstring).
+    the inner solve of implicit and proximal rules, and ``unconverged`` says what a solve
+    ending above ``tol`` does: ``"raise"`` (default, ``ValueError``, parameters unchanged)
+    or ``"accept"`` (the last iterate is the step; counted in the state's
+    ``solve_unconverged``) (module docstring).
 
     ``precondition="adam"``: a :class:`RuleAdam` with Adam's ``lr``, ``betas``, ``eps``
     (the rule's own ``eta`` only sets the scale of its other terms), for every rule;
@@ -539,7 +599,8 @@ def from_rule(rule, params_x, params_y, *, precondition=None, lr=None, betas=(0.
             raise ValueError("precondition='adam' is alternating already (LEAD Algorithm 2); "
                              "alternating=True does not apply")
         return RuleAdam(params_x, params_y, _check_rule(rule, "rule"), lr, betas, eps,
-                        tol=tol, max_iter=max_iter, mixed_source=mixed_source,
+                        tol=tol, max_iter=max_iter, unconverged=unconverged,
+                        mixed_source=mixed_source,
                         mixed_mode=mixed_mode, nonfinite=nonfinite,
                         max_grad_norm=max_grad_norm, set_grad=set_grad)
     if lr is not None:
@@ -561,6 +622,6 @@ def from_rule(rule, params_x, params_y, *, precondition=None, lr=None, betas=(0.
         name = single.name
     return RuleOptimizer(params_x, params_y, coef["eta"], coef["beta"], coef["alpha"],
                          coef["lookahead"], name=name, rule=single, tol=tol, max_iter=max_iter,
-                         alternating=alternating, mixed_source=mixed_source,
-                         mixed_mode=mixed_mode, nonfinite=nonfinite,
+                         unconverged=unconverged, alternating=alternating,
+                         mixed_source=mixed_source, mixed_mode=mixed_mode, nonfinite=nonfinite,
                          max_grad_norm=max_grad_norm, set_grad=set_grad)

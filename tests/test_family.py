@@ -161,6 +161,88 @@ def test_implicit_options_and_nonconvergence():
         O.from_rule(big, [x], [y], alternating=True)
 
 
+@pytest.mark.parametrize("adam", [False, True])
+def test_unconverged_gmres_raises_or_is_accepted_and_counted(adam):
+    """A GMRES solve capped at one iteration on a problem that needs more (n=12, strong
+    coupling): ``unconverged="raise"`` (default) raises naming residual, tol and max_iter
+    with the parameters unchanged; ``"accept"`` takes the one-iteration iterate (for the
+    plain rule's first step, from rest: ``c r`` with ``r`` the gradient step, so parallel
+    to the vector field), counts every solve in ``solve_unconverged`` and the count
+    survives ``state_dict`` (a resumed run equals the straight one)."""
+    import copy
+    h, A, x0, y0 = quadratic_problem(2, n=12)
+    f = torch_quadratic(h, A)
+    rule = derive("curl,magnetic,friction", "implicit-magnetic").to_update_rule(0.3, mu=1, q=2)
+    kw = dict(precondition="adam", lr=0.02) if adam else {}
+    solves = 2 if adam else 1                      # per game step (RuleAdam: one per player)
+    traj, full = run_optimizer(lambda px, py: O.from_rule(rule, px, py, **kw), f, x0, y0, 1)
+    assert full.last_solve.iterations > 1 and full.unconverged_solves == 0
+    x, y = torch.tensor(x0, requires_grad=True), torch.tensor(y0, requires_grad=True)
+    opt = O.from_rule(rule, [x], [y], max_iter=1, **kw)
+    with pytest.raises(ValueError, match=r"did not converge at step 1: relative residual "
+                       r"\S+ > tol 1e-10 after 1 iterations \(max_iter 1\)\. Raise max_iter.*"
+                       r"unconverged='accept'.*Parameters left at step 0"):
+        opt.step(lambda: (f(x, y), -f(x, y)))
+    assert np.array_equal(x.detach().numpy(), x0) and opt.game_step == 0
+    assert opt.unconverged_solves == 0 and opt.last_solve is None
+
+    def run(steps, x, y, sd=None):
+        opt = O.from_rule(rule, [x], [y], max_iter=1, unconverged="accept", **kw)
+        if sd is not None:
+            opt.load_state_dict(sd)
+        for _ in range(steps):
+            opt.step(lambda: (f(x, y), -f(x, y)))
+        return opt
+
+    def start():
+        return torch.tensor(x0, requires_grad=True), torch.tensor(y0, requires_grad=True)
+
+    xa, ya = start()
+    first = run(1, xa, ya)
+    assert first.last_solve.iterations == 1 and first.last_solve.residual > 1e-3
+    assert first.unconverged_solves == solves
+    if not adam:      # one GMRES iteration from x = 0: x = c r, r = -eta v(z0)
+        At = torch.tensor(A)
+        v = torch.cat([h * torch.tensor(x0) + At @ torch.tensor(y0),
+                       -At.T @ torch.tensor(x0) + h * torch.tensor(y0)])
+        step = torch.cat([xa, ya]).detach() - torch.tensor(np.concatenate([x0, y0]))
+        cos = float(step @ v / (step.norm() * v.norm()))
+        assert abs(abs(cos) - 1) <= 1e-12
+        full_step = torch.tensor(traj[0]) - torch.tensor(np.concatenate([x0, y0]))
+        # (the converged step is not parallel: the check can fail)
+        assert abs(abs(float(full_step @ v / (full_step.norm() * v.norm()))) - 1) > 1e-3
+    sd = copy.deepcopy(first.state_dict())
+    assert sd["state"][0]["solve_unconverged"] == 1
+    xs, ys = start()
+    straight = run(3, xs, ys)
+    resumed = run(2, xa, ya, sd)
+    assert torch.equal(xs, xa) and torch.equal(ys, ya)
+    assert resumed.unconverged_solves == straight.unconverged_solves == 3 * solves
+    assert resumed.inner_iterations == straight.inner_iterations == 3 * solves
+    with pytest.raises(ValueError, match="Invalid unconverged"):
+        O.from_rule(rule, [xs], [ys], unconverged="ignore", **kw)
+
+
+def test_nonfinite_gmres_result_is_the_nonfinite_policys(monkeypatch):
+    """A GMRES result with a non-finite residual and iterate (here a stand-in solver) is
+    not an unconverged solve: NonFiniteError under nonfinite="raise", a skipped step under
+    "flag" (so a training run's rollback still applies), whatever ``unconverged`` says."""
+    import optimizers.rule as R
+    from optimizers.krylov import KrylovResult
+    monkeypatch.setattr(R, "gmres", lambda mv, b, **kw: KrylovResult(
+        [torch.full_like(t, float("nan")) for t in b], 1, float("nan")))
+    h, A, x0, y0 = quadratic_problem(2, n=3)
+    f = torch_quadratic(h, A)
+    rule = derive("curl,magnetic,friction", "implicit-magnetic").to_update_rule(0.3, mu=1, q=2)
+    x, y = torch.tensor(x0, requires_grad=True), torch.tensor(y0, requires_grad=True)
+    with pytest.raises(O.NonFiniteError):
+        O.from_rule(rule, [x], [y]).step(lambda: (f(x, y), -f(x, y)))
+    opt = O.from_rule(rule, [x], [y], nonfinite="flag")
+    with pytest.warns(RuntimeWarning, match="step skipped"):
+        opt.step(lambda: (f(x, y), -f(x, y)))
+    assert opt.nonfinite_steps == [1] and np.array_equal(x.detach().numpy(), x0)
+
+
 # ------------------------------------------------------------- known members
 def test_known_as_table_names_members_of_the_family():
     for (forces, scheme), (name, _) in KNOWN_AS.items():
@@ -740,8 +822,26 @@ def test_train_any_member_with_adam_preconditioning(tmp_path, scheme, forces):
     if scheme in ("implicit-magnetic", "implicit-curl"):     # inner solves, from the state
         assert metrics["derived"]["inner_iterations"] >= 2 * 2
         assert metrics["derived"]["last_solve"]["kind"] in ("gmres", "fixed_point")
+        assert metrics["derived"]["unconverged_solves"] == 0      # (default: raise)
     else:
         assert "inner_iterations" not in metrics["derived"]
+
+
+def test_train_unconverged_policy_through_hyper(tmp_path, capsys):
+    """``--hyper max_iter=1``: an implicit member's GMRES solve stops above tol; by default
+    the run stops with the solver's message (exit 2), with ``--hyper unconverged=accept``
+    it trains and metrics.json counts every solve as unconverged (two per iteration)."""
+    from gamemech.cli import main
+    argv = ["train", "--task", "mog1d", "--iters", "2", "--width", "4", "--batch-size", "8",
+            "--eval-samples", "50", "--no-progress", "--optimizer", "derived",
+            "--forces", "curl,magnetic", "--scheme", "implicit-magnetic", "--delta", "0.1",
+            "--q", "1", "--precondition", "adam", "--lr", "1e-3", "--hyper", "max_iter=1"]
+    assert main(argv + ["--out", str(tmp_path / "a")]) == 2
+    assert "did not converge" in capsys.readouterr().err
+    assert main(argv + ["--hyper", "unconverged=accept", "--out", str(tmp_path / "b")]) == 0
+    metrics = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert metrics["derived"]["unconverged_solves"] == 2 * 2
+    assert metrics["derived"]["inner_iterations"] == 2 * 2
 
 
 def test_adam_preconditioning_refuses_what_does_not_apply():

@@ -224,6 +224,29 @@ def test_derived_group_whose_training_fails_is_reported(tmp_path):
         (tmp_path / "table.md").read_text()
 
 
+def test_derived_implicit_group_records_its_inner_solves(tmp_path, monkeypatch):
+    """An implicit coupling group's run records its GMRES statistics (the optimizer's,
+    as metrics.json names them) and the report lists them; with GMRES capped at one
+    iteration short of its tol the run raises and is recorded in failures.jsonl, as a proximal one is."""
+    derived = load("gan_derived")
+    group = "derived: implicit coupling 0.6"
+    argv = ["--width", "8", "--seeds", "1", "--iters", "3", "--eval-every", "3",
+            "--reference", str(tmp_path / "none.jsonl"), "--only", group]
+    derived.main(["--out", str(tmp_path / "a")] + argv)
+    run, = [json.loads(l) for l in (tmp_path / "a" / "runs.jsonl").read_text().splitlines()]
+    assert run["inner_iterations"] >= 2 * 3 and run["unconverged_solves"] == 0
+    assert "inner iterations per step" in (tmp_path / "a" / "table.md").read_text()
+    plain = derived.overrides
+    # (at width 8 one iteration reaches ~1e-7: below the float32 default tol, not below 1e-12)
+    monkeypatch.setattr(derived, "overrides",
+                        lambda g: {**plain(g), "hyper": {"max_iter": 1, "tol": 1e-12}})
+    derived.main(["--out", str(tmp_path / "b")] + argv)
+    fail, = [json.loads(l) for l in (tmp_path / "b" / "failures.jsonl").read_text().splitlines()]
+    assert fail["group"] == group and "GMRES) did not converge at step 1" in fail["error"]
+    assert not (tmp_path / "b" / "runs.jsonl").exists() or \
+        not (tmp_path / "b" / "runs.jsonl").read_text().strip()
+
+
 def test_run_queue_resumes_with_the_default_key(tmp_path):
     """Without a key a recorded run matches its job by the job's own fields (the records
     carry more fields: metrics, config), so a rerun skips it (gan_digits.py relies on it)."""
