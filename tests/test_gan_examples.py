@@ -268,3 +268,13 @@ def test_derived_group_tags_are_distinct():
     assert len(set(tags)) == len(labels)
     assert derived.tag("derived: lookahead -1") != derived.tag("derived: lookahead +1")
     assert derived.tag("derived: coupling 0.6") == "derived__coupling_0_6"   # names kept
+
+
+def test_derived_implicit_coupling_groups_accept_unconverged_solves_proximal_do_not():
+    derived = load("gan_derived")
+    for g in derived.groups():
+        hyper = derived.overrides(g).get("hyper", {})
+        if "implicit coupling" in g["label"]:
+            assert hyper == {"unconverged": "accept"}
+        else:                  # proximal and explicit groups: the library's default
+            assert "unconverged" not in hyper
